@@ -1,0 +1,105 @@
+import { ChainOfThought } from '../predict/chain-of-thought';
+import { LMConfigurationError } from '../utils/exceptions';
+import { settings } from '../utils/settings';
+import { MemoryLMCache } from './cache';
+import { cacheKey } from './cache-key';
+import { LM } from './lm';
+import type { LMProvider, LMRequest, LMStreamChunk } from './types';
+
+const COMPLETION = '[[ ## reasoning ## ]]\nR\n\n[[ ## answer ## ]]\nA\n\n[[ ## completed ## ]]';
+
+class CountingProvider implements LMProvider {
+  requests: LMRequest[] = [];
+  async complete(request: LMRequest) {
+    this.requests.push(request);
+    return {
+      outputs: [COMPLETION],
+      usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+      responseModel: 'm',
+      finishReasons: ['stop'],
+    };
+  }
+  async *stream(request: LMRequest): AsyncIterable<LMStreamChunk> {
+    this.requests.push(request);
+    for (const text of COMPLETION.match(/.{1,7}/gs)!) yield { text };
+    yield { text: '', usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } };
+  }
+}
+
+describe('LM', () => {
+  const run = (lm: LM, config?: Record<string, unknown>) =>
+    settings.context({ lm, trackUsage: true }, () =>
+      new ChainOfThought('question -> answer').call({ question: 'q', ...(config ? { config } : {}) }),
+    );
+
+  it('serves a repeated call from the cache with billed usage {} and the saved usage kept', async () => {
+    const provider = new CountingProvider();
+    const lm = new LM('openai/test', { provider, cacheStore: new MemoryLMCache() });
+    const first = await run(lm);
+    const second = await run(lm);
+    expect(provider.requests).toHaveLength(1);
+    expect(first.getLmUsage()).toEqual({
+      'openai/test': { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+    });
+    expect(second.getLmUsage()).toEqual({});
+    expect(lm.history.at(-1)).toMatchObject({ cacheHit: true, usage: {} });
+    expect(second.answer).toBe('A');
+  });
+
+  it('misses for a new rollout_id and bypasses the cache with cache=false', async () => {
+    const provider = new CountingProvider();
+    const store = new MemoryLMCache();
+    const lm = new LM('openai/test', { provider, cacheStore: store });
+    await run(lm);
+    await run(lm, { rollout_id: 1 });
+    await run(lm, { rollout_id: 1 });
+    await run(lm, { cache: false });
+    expect(provider.requests).toHaveLength(3);
+    expect(store.size).toBe(2);
+    expect(provider.requests[1].kwargs.rollout_id).toBe(1);
+  });
+
+  it('hashes floats as Python does, so temperature 1 and 1.0 share DSPy keys', () => {
+    const lm = new LM('openai/gpt-4o-mini', { temperature: 1 });
+    const request = lm.cacheRequest([{ role: 'user', content: 'hi' }]);
+    expect(
+      cacheKey({ ...request, _fn_identifier: 'dspy.clients.lm.litellm_completion', max_tokens: 1000 }),
+    ).toBe('97b7614da703f0ad23c14a7cb25b86288c88a19c44f2a7505a0ad15d8e0dbab6');
+  });
+
+  it('streams deltas to onChunk on a miss and caches the assembled response', async () => {
+    const provider = new CountingProvider();
+    const lm = new LM('openai/test', { provider, cacheStore: new MemoryLMCache() });
+    const seen: string[] = [];
+    const response = await lm.call(
+      [{ role: 'user', content: 'x' }],
+      {},
+      { onChunk: (c) => seen.push(c.text) },
+    );
+    expect(seen.join('')).toBe(COMPLETION);
+    expect(response.usage).toEqual({ prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 });
+    const again = await lm.call([{ role: 'user', content: 'x' }], {}, { onChunk: (c) => seen.push(c.text) });
+    expect(again.cacheHit).toBe(true);
+    expect(again.outputs).toEqual([COMPLETION]);
+  });
+
+  it('bounds its history', async () => {
+    const lm = new LM('openai/test', { provider: new CountingProvider(), cacheStore: null, historySize: 2 });
+    for (let i = 0; i < 5; i++) await lm.call([{ role: 'user', content: String(i) }]);
+    expect(lm.history.map((h) => h.messages[0].content)).toEqual(['3', '4']);
+  });
+
+  it('enforces the reasoning-model rules and renames max_tokens', () => {
+    expect(() => new LM('openai/gpt-5-mini', { temperature: 0.2 })).toThrow(LMConfigurationError);
+    expect(new LM('openai/o3-mini').kwargs).toHaveProperty('max_completion_tokens', null);
+    expect(new LM('openai/gpt-5-chat-latest', { temperature: 0.2 }).kwargs).toHaveProperty(
+      'max_tokens',
+      null,
+    );
+  });
+
+  it('never saves the api key', () => {
+    const lm = new LM('openai/x', { temperature: 0.3, maxTokens: 1000, kwargs: { api_key: 'sk-secret' } });
+    expect(JSON.stringify(lm.dumpState())).not.toContain('sk-secret');
+  });
+});

@@ -1,0 +1,24 @@
+/** The public entry of the framework-free DSPy runtime. */
+export * from './signatures/field-type';
+export * from './signatures/signature';
+export * from './primitives/example';
+export * from './primitives/prediction';
+export * from './primitives/module';
+export * from './predict/predict';
+export * from './predict/chain-of-thought';
+export * from './adapters/base-adapter';
+export * from './adapters/chat-adapter';
+export * from './adapters/json-adapter';
+export * from './clients/types';
+export * from './clients/lm';
+export * from './clients/cache';
+export * from './clients/cache-key';
+export * from './utils/exceptions';
+export * from './utils/settings';
+export * from './utils/usage-tracker';
+export { PyFloat } from './utils/python';
+export * from './clients/openai-provider';
+export { toDSPyError } from './clients/provider-errors';
+export * from './streaming/messages';
+export * from './streaming/stream-listener';
+export * from './streaming/stream-router';
