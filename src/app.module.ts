@@ -1,8 +1,45 @@
-import { Module } from '@nestjs/common';
+import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
+import type { ConfigType } from '@nestjs/config';
+import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { LoggerModule } from 'nestjs-pino';
+import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
+import { JsonContentTypeMiddleware } from './common/guards/json-content-type.middleware';
+import { loggerModuleOptions } from './common/logging/logger.config';
+import { createValidationPipe } from './common/pipes/validation.pipe';
 import { appConfig } from './config/app.config';
+import { lmConfig } from './config/lm.config';
+import { observabilityConfig } from './config/observability.config';
+import { programConfig } from './config/program.config';
+import { HealthModule } from './health/health.module';
+import { HttpMetricsInterceptor } from './metrics/http-metrics.interceptor';
+import { MetricsModule } from './metrics/metrics.module';
+import { ProgramModule } from './program/program.module';
 
 @Module({
-  imports: [ConfigModule.forRoot({ isGlobal: true, cache: true, load: [appConfig] })],
+  imports: [
+    // Every namespace validates its own variables at boot; a bad value stops the process naming it.
+    ConfigModule.forRoot({
+      isGlobal: true,
+      cache: true,
+      load: [appConfig, lmConfig, programConfig, observabilityConfig],
+    }),
+    LoggerModule.forRootAsync({
+      inject: [observabilityConfig.KEY],
+      useFactory: (obs: ConfigType<typeof observabilityConfig>) => loggerModuleOptions(obs),
+    }),
+    MetricsModule,
+    ProgramModule,
+    HealthModule.register({ imports: [ProgramModule] }),
+  ],
+  providers: [
+    { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+    { provide: APP_PIPE, useFactory: createValidationPipe },
+    { provide: APP_INTERCEPTOR, useExisting: HttpMetricsInterceptor },
+  ],
 })
-export class AppModule {}
+export class AppModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(JsonContentTypeMiddleware).forRoutes({ path: '*path', method: RequestMethod.POST });
+  }
+}

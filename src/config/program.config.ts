@@ -16,7 +16,6 @@ export const programConfig = registerAs('program', () => {
     streamHeartbeatMs: env.int('STREAM_HEARTBEAT_MS', 15_000, { min: 1000 }),
     batchMaxItems: env.int('BATCH_MAX_ITEMS', 32, { min: 1, max: 1000 }),
     batchConcurrency: env.int('BATCH_CONCURRENCY', 4, { min: 1, max: 64 }),
-    questionMaxLength: env.int('QUESTION_MAX_LENGTH', 10_000, { min: 1 }),
     bodyLimitBytes: env.int('BODY_LIMIT_BYTES', 1_048_576, { min: 1024 }),
   };
 });

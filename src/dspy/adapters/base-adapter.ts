@@ -9,7 +9,8 @@ export type Demo = Record<string, unknown> | { toDict(): Record<string, unknown>
 
 export interface AdapterCallOptions {
   signal?: AbortSignal;
-  onChunk?: (chunk: LMStreamChunk) => void;
+  /** Streamed deltas of the LM calls, with the adapter that formatted the request (listeners parse by it). */
+  onChunk?: (chunk: LMStreamChunk, adapter: string) => void;
 }
 
 export const INCOMPLETE_DEMO_PREFIX =
@@ -59,7 +60,11 @@ export abstract class Adapter {
     options: AdapterCallOptions,
   ): Promise<Record<string, unknown>[]> {
     const messages = this.format(signature, demos, inputs);
-    const response = await lm.call(messages, lmKwargs, { signal: options.signal, onChunk: options.onChunk });
+    const onChunk = options.onChunk;
+    const response = await lm.call(messages, lmKwargs, {
+      signal: options.signal,
+      onChunk: onChunk && ((chunk) => onChunk(chunk, this.name)),
+    });
     return response.outputs.map((text) => {
       if (!text) {
         // DSPy `_call_postprocess` rejects empty/null completions; not an LMError, so it triggers fallbacks.

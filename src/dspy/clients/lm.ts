@@ -166,7 +166,9 @@ export class LM {
       }
     }
 
-    settings.callContext()?.usageTracker?.add(this.model, response.usage);
+    const tracker = settings.callContext()?.usageTracker;
+    tracker?.add(this.model, response.usage);
+    tracker?.recordCall(this.model, response.cacheHit, response.savedUsage);
     this.record(messages, kwargs, response);
     return response;
   }

@@ -68,7 +68,7 @@ export class Predict extends Module implements Parameter {
     const stream = ctx?.stream;
     const streams = stream && (!stream.predictors || stream.predictors.has(this));
     const onChunk = streams
-      ? (chunk: LMStreamChunk) => stream.sink({ predictName: null, predictor: this, chunk })
+      ? (chunk: LMStreamChunk, adapter: string) => stream.sink({ predictor: this, adapter, chunk })
       : undefined;
     const completions = await adapter.call(lm, config, this.signature, this.demos, values, {
       signal: ctx?.signal,

@@ -19,11 +19,7 @@ export interface TraceEntry {
 }
 
 /** Receives the streamed chunks of the LM calls made by one predictor during a call (DSPy `send_stream`). */
-export type StreamSink = (event: {
-  predictName: string | null;
-  predictor: unknown;
-  chunk: LMStreamChunk;
-}) => void;
+export type StreamSink = (event: { predictor: unknown; adapter: string; chunk: LMStreamChunk }) => void;
 
 export interface Settings {
   lm: SettingsLM | null;

@@ -21,6 +21,26 @@ export function mergeUsage(a: Usage | undefined, b: Usage): Usage {
 
 export class UsageTracker {
   private readonly byModel = new Map<string, Usage>();
+  private readonly savedByModel = new Map<string, Usage>();
+  /** LM calls made under this tracker, and how many of them the cache answered. */
+  calls = 0;
+  cacheHits = 0;
+
+  /** Count one LM call; a cache hit also records the usage the cached answer originally cost. */
+  recordCall(model: string, cacheHit: boolean, savedUsage: Usage | null): void {
+    this.calls++;
+    if (cacheHit) {
+      this.cacheHits++;
+      if (savedUsage && Object.keys(savedUsage).length) {
+        this.savedByModel.set(model, mergeUsage(this.savedByModel.get(model), savedUsage));
+      }
+    }
+  }
+
+  /** `{model: usage}` that cache hits saved (not billed); `{}` when nothing came from the cache. */
+  saved(): Record<string, Usage> {
+    return Object.fromEntries(this.savedByModel);
+  }
 
   add(model: string, usage: Usage | null | undefined): void {
     if (!usage || Object.keys(usage).length === 0) return;

@@ -1,0 +1,83 @@
+import { Body, Controller, Get, HttpCode, Inject, Post, Query, Req, Res } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { StreamingDisabledError } from '../common/errors/service-errors';
+import { requestIdOf } from '../common/logging/logger.config';
+import { programConfig } from '../config/program.config';
+import { BatchBodyPipe } from './dto/batch-body.pipe';
+import { PredictRequestDto } from './dto/predict-request.dto';
+import { BatchResponseDto, PredictResponseDto } from './dto/predict-response.dto';
+import { ApiProblemResponses } from './dto/problem.dto';
+import { ProgramService } from './program.service';
+import { clientSignal, writeSse } from './sse';
+
+@ApiTags('predict')
+@Controller()
+export class ProgramController {
+  constructor(
+    private readonly program: ProgramService,
+    @Inject(programConfig.KEY) private readonly cfg: ConfigType<typeof programConfig>,
+  ) {}
+
+  @Post('predict')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Answer a question with reasoning, key concepts and question type' })
+  @ApiOkResponse({ type: PredictResponseDto })
+  @ApiProblemResponses(400, 413, 415, 422, 429, 502, 503, 504)
+  predict(@Body() body: PredictRequestDto, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+    return this.program.predict(body.question, { signal: clientSignal(res), requestId: requestIdOf(req) });
+  }
+
+  @Post('predict/stream')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Stream the answer as Server-Sent Events',
+    description:
+      '`data: {"type":"token","field":"answer","content":…}` events, then `data: {"type":"complete", …the /predict fields}`, ' +
+      'then `data: [DONE]`. An error after the stream began is `data: {"type":"error","code":…,"detail":…}` then `[DONE]`.',
+  })
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({
+    description: 'An SSE stream',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  })
+  @ApiProblemResponses(400, 404, 413, 415, 422, 503)
+  stream(@Body() body: PredictRequestDto, @Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.startStream(body.question, req, res);
+  }
+
+  @Get('predict/stream')
+  @ApiOperation({ summary: 'The same stream for a browser EventSource: GET /predict/stream?question=…' })
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({
+    description: 'An SSE stream',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  })
+  @ApiProblemResponses(404, 422, 503)
+  streamGet(@Query() query: PredictRequestDto, @Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.startStream(query.question, req, res);
+  }
+
+  @Post('batch')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Answer several questions; items fail independently and come back in input order',
+  })
+  @ApiBody({ type: [PredictRequestDto] })
+  @ApiOkResponse({ type: BatchResponseDto })
+  @ApiProblemResponses(400, 413, 415, 422, 503)
+  async batch(@Body(BatchBodyPipe) items: PredictRequestDto[], @Res({ passthrough: true }) res: Response) {
+    const results = await this.program.batch(
+      items.map((i) => i.question),
+      { signal: clientSignal(res) },
+    );
+    return { results, count: results.length };
+  }
+
+  private startStream(question: string, req: Request, res: Response): Promise<void> {
+    if (!this.cfg.enableStreaming) throw new StreamingDisabledError();
+    const events = this.program.stream(question, { requestId: requestIdOf(req) });
+    return writeSse(res, events, this.cfg.streamHeartbeatMs);
+  }
+}

@@ -1,0 +1,50 @@
+import { Logger, Provider } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import { LM, OpenAIProvider } from '../dspy';
+import { lmConfig } from '../config/lm.config';
+import { programConfig } from '../config/program.config';
+import { QAProgram } from './qa.program';
+
+/** DI tokens: the LM client and the loaded program sit behind tokens so tests can swap them. */
+export const LM_CLIENT = Symbol('LM_CLIENT');
+export const QA_PROGRAM = Symbol('QA_PROGRAM');
+
+/** Whether an endpoint is configured at all; without one the service starts but predictions answer 503. */
+export function lmProblem(cfg: ConfigType<typeof lmConfig>): string | null {
+  if (cfg.apiKey || cfg.baseUrl) return null;
+  return 'No language model is configured: set OPENAI_API_KEY (and optionally OPENAI_BASE_URL and DSPY_MODEL) and restart.';
+}
+
+export const lmClientProvider: Provider = {
+  provide: LM_CLIENT,
+  inject: [lmConfig.KEY],
+  useFactory: (cfg: ConfigType<typeof lmConfig>): LM =>
+    new LM(cfg.model, {
+      provider: new OpenAIProvider({
+        apiKey: cfg.apiKey ?? (cfg.baseUrl ? 'not-needed' : undefined),
+        baseURL: cfg.baseUrl,
+        timeoutMs: cfg.timeoutMs,
+        maxRetries: cfg.maxRetries,
+      }),
+      temperature: cfg.temperature,
+      maxTokens: cfg.maxTokens,
+      numRetries: cfg.maxRetries,
+      supportsResponseSchema: cfg.supportsResponseSchema,
+      // The service serves concurrent requests; per-LM history would only grow and mix them.
+      historySize: 0,
+    }),
+};
+
+/** Builds the QA program and applies PROGRAM_STATE_PATH; a bad file fails the boot with its path and problem. */
+export const qaProgramProvider: Provider = {
+  provide: QA_PROGRAM,
+  inject: [programConfig.KEY],
+  useFactory: async (cfg: ConfigType<typeof programConfig>): Promise<QAProgram> => {
+    const program = new QAProgram();
+    if (cfg.statePath) {
+      await program.load(cfg.statePath);
+      new Logger('Program').log(`loaded optimized state from ${cfg.statePath}`);
+    }
+    return program;
+  },
+};

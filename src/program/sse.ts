@@ -1,0 +1,60 @@
+import type { Response } from 'express';
+import type { Observable } from 'rxjs';
+import { describeError } from '../common/errors/error-table';
+
+/**
+ * Writes an event Observable as Server-Sent Events in the seed's shape: `data: {json}` per event, then
+ * `data: [DONE]`. An error after the headers went out becomes an `error` event then `[DONE]`; comment
+ * heartbeats keep idle proxies from closing the stream; a client that disconnects unsubscribes, which
+ * aborts the upstream call.
+ */
+export function writeSse(res: Response, events: Observable<object>, heartbeatMs: number): Promise<void> {
+  res.status(200);
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-cache, no-transform');
+  res.setHeader('Connection', 'keep-alive');
+  res.setHeader('X-Accel-Buffering', 'no');
+  res.flushHeaders();
+  res.socket?.setNoDelay(true);
+
+  return new Promise<void>((resolve) => {
+    let finished = false;
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
+    heartbeat.unref();
+    const finish = (tail: string) => {
+      if (finished) return;
+      finished = true;
+      clearInterval(heartbeat);
+      if (!res.writableEnded && !res.destroyed) res.end(`${tail}data: [DONE]\n\n`);
+      resolve();
+    };
+    const subscription = events.subscribe({
+      next: (event) => {
+        if (!res.destroyed) res.write(`data: ${JSON.stringify(event)}\n\n`);
+      },
+      error: (error: unknown) => {
+        const { code, detail, status } = describeError(error);
+        finish(`data: ${JSON.stringify({ type: 'error', code, detail, status })}\n\n`);
+      },
+      complete: () => finish(''),
+    });
+    res.on('close', () => {
+      // The client left before the end: stop the work (and the upstream call) behind the stream.
+      if (!finished) {
+        finished = true;
+        clearInterval(heartbeat);
+        subscription.unsubscribe();
+        resolve();
+      }
+    });
+  });
+}
+
+/** An AbortSignal that fires when the client disconnects before the response is complete. */
+export function clientSignal(res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}

@@ -1,0 +1,76 @@
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import type { Server } from 'node:http';
+import { AppModule } from '../../src/app.module';
+import { setupApp } from '../../src/setup-app';
+import { FakeOpenAI, FakeOpenAIOptions, startFakeOpenAI } from './fake-openai';
+
+export interface TestApp {
+  app: INestApplication;
+  server: Server;
+  upstream: FakeOpenAI;
+  close(): Promise<void>;
+}
+
+/** Variables every test app starts from: the fake upstream, no retries, quiet logs. */
+const BASE_ENV: Record<string, string> = {
+  OPENAI_API_KEY: 'sk-test',
+  DSPY_MODEL: 'openai/gpt-4o-mini',
+  LM_MAX_RETRIES: '0',
+  LM_TIMEOUT_MS: '5000',
+  LOG_LEVEL: 'silent',
+};
+
+const MANAGED = [
+  ...Object.keys(BASE_ENV),
+  'OPENAI_BASE_URL',
+  'PROGRAM_STATE_PATH',
+  'ENABLE_STREAMING',
+  'ENABLE_METRICS',
+  'STREAM_FIELDS',
+  'STREAM_HEARTBEAT_MS',
+  'BATCH_MAX_ITEMS',
+  'BATCH_CONCURRENCY',
+  'BODY_LIMIT_BYTES',
+  'TRACK_USAGE',
+  'LM_PRICES_JSON',
+];
+
+/**
+ * The whole AppModule over real HTTP, its LM pointed at a fake OpenAI-compatible upstream on loopback through
+ * the real `openai` SDK. `env` overrides variables for this app only (undefined removes one).
+ */
+export async function createTestApp(
+  env: Record<string, string | undefined> = {},
+  upstreamOptions: FakeOpenAIOptions = {},
+): Promise<TestApp> {
+  const upstream = await startFakeOpenAI(upstreamOptions);
+  const saved = Object.fromEntries(MANAGED.map((k) => [k, process.env[k]]));
+  for (const k of MANAGED) delete process.env[k];
+  Object.assign(process.env, BASE_ENV, { OPENAI_BASE_URL: upstream.url });
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  try {
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+    setupApp(app, { bodyLimitBytes: Number(process.env.BODY_LIMIT_BYTES ?? 1_048_576), version: 'test' });
+    await app.init();
+    await app.listen(0, '127.0.0.1');
+    return {
+      app,
+      server: app.getHttpServer() as Server,
+      upstream,
+      close: async () => {
+        await app.close();
+        await upstream.close();
+      },
+    };
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
