@@ -26,7 +26,11 @@ export class ProgramController {
   @ApiOkResponse({ type: PredictResponseDto })
   @ApiProblemResponses(400, 413, 415, 422, 429, 502, 503, 504)
   predict(@Body() body: PredictRequestDto, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
-    return this.program.predict(body.question, { signal: clientSignal(res), requestId: requestIdOf(req) });
+    return this.program.predict(body.question, {
+      signal: clientSignal(res),
+      requestId: requestIdOf(req),
+      refreshCache: wantsFresh(req),
+    });
   }
 
   @Post('predict/stream')
@@ -67,17 +71,29 @@ export class ProgramController {
   @ApiBody({ type: [PredictRequestDto] })
   @ApiOkResponse({ type: BatchResponseDto })
   @ApiProblemResponses(400, 413, 415, 422, 503)
-  async batch(@Body(BatchBodyPipe) items: PredictRequestDto[], @Res({ passthrough: true }) res: Response) {
+  async batch(
+    @Body(BatchBodyPipe) items: PredictRequestDto[],
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ) {
     const results = await this.program.batch(
       items.map((i) => i.question),
-      { signal: clientSignal(res) },
+      { signal: clientSignal(res), refreshCache: wantsFresh(req) },
     );
     return { results, count: results.length };
   }
 
   private startStream(question: string, req: Request, res: Response): Promise<void> {
     if (!this.cfg.enableStreaming) throw new StreamingDisabledError();
-    const events = this.program.stream(question, { requestId: requestIdOf(req) });
+    const events = this.program.stream(question, {
+      requestId: requestIdOf(req),
+      refreshCache: wantsFresh(req),
+    });
     return writeSse(res, events, this.cfg.streamHeartbeatMs);
   }
+}
+
+/** `Cache-Control: no-cache` asks for a fresh answer (the cache is refreshed, not read). */
+function wantsFresh(req: Request): boolean {
+  return /(?:^|,)\s*no-cache\s*(?:,|$)/i.test(req.headers['cache-control'] ?? '');
 }

@@ -39,6 +39,8 @@ export type StreamEvent =
 export interface RunOptions {
   signal?: AbortSignal;
   requestId?: string | null;
+  /** Skip cache reads and store the fresh answer (`Cache-Control: no-cache`). */
+  refreshCache?: boolean;
 }
 
 const PREDICT_NAME = 'predict.predict';
@@ -83,7 +85,7 @@ export class ProgramService implements ProgramStatusProvider {
     this.assertAvailable();
     const started = process.hrtime.bigint();
     try {
-      const { prediction, tracker } = await this.run(question, options.signal);
+      const { prediction, tracker } = await this.run(question, options);
       const result = this.result(prediction, tracker, started, options.requestId ?? null);
       this.metrics.recordPrediction({
         route,
@@ -121,7 +123,7 @@ export class ProgramService implements ProgramStatusProvider {
       };
       const started = process.hrtime.bigint();
       this.metrics.streamOpened();
-      this.run(question, controller.signal, ({ adapter, text }) =>
+      this.run(question, { ...options, signal: controller.signal }, ({ adapter, text }) =>
         emit(
           router.receive(text, {
             predictName: PREDICT_NAME,
@@ -176,7 +178,7 @@ export class ProgramService implements ProgramStatusProvider {
         try {
           const { request_id: _id, ...result } = await this.predict(
             question,
-            { signal: options.signal },
+            { signal: options.signal, refreshCache: options.refreshCache },
             'batch',
           );
           return { question, ...result, error: null };
@@ -190,7 +192,7 @@ export class ProgramService implements ProgramStatusProvider {
 
   private async run(
     question: string,
-    signal: AbortSignal | undefined,
+    options: RunOptions,
     onChunk?: (event: { adapter: string; text: string }) => void,
   ): Promise<{ prediction: Prediction; tracker: UsageTracker }> {
     const tracker = new UsageTracker();
@@ -201,7 +203,15 @@ export class ProgramService implements ProgramStatusProvider {
         }
       : undefined;
     const prediction = await settings.runWith(
-      { overrides: { lm: this.lm, trackUsage: false }, usageTracker: tracker, signal, stream },
+      {
+        overrides: { lm: this.lm, trackUsage: false },
+        usageTracker: tracker,
+        signal: options.signal,
+        stream,
+        refreshCache: options.refreshCache,
+        // A hit replays through the same listeners, so stream clients see tokens either way (DSPy sends none).
+        replayCachedStreams: true,
+      },
       () => this.program.call({ question }),
     );
     return { prediction, tracker };

@@ -483,8 +483,9 @@ describe('ProblemDetailsFilter with the real nestjs-pino logger', () => {
       code: 'internal_error',
     });
     expect(line?.err.stack).toContain('secret internals');
-    const completed = lines.find((l) => l.msg === 'request errored' || l.msg === 'request completed');
+    const completed = lines.find((l) => l.msg === 'request failed with status 500');
     expect(completed).toMatchObject({ level: 'error', res: { statusCode: 500 } });
+    expect(completed).not.toHaveProperty('err');
   });
 
   it('logs an invalid-JSON rejection with the id it answered with, though pino-http never saw the request', async () => {

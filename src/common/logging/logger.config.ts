@@ -94,6 +94,13 @@ export function loggerModuleOptions(obs: LoggerObservability, destination?: Dest
       if (error || res.statusCode >= 500) return 'error';
       return res.statusCode >= 400 ? 'warn' : 'info';
     },
+    // pino-http invents an Error ("failed with status code 503") for every 5xx; the filter already logged the
+    // real cause with its request id, so the access line keeps only the status.
+    customErrorObject: (_req, _res, _error, val: Record<string, unknown>) => {
+      const { err: _err, ...rest } = val;
+      return rest;
+    },
+    customErrorMessage: (_req, res) => `request failed with status ${res.statusCode}`,
     serializers: {
       // Never headers (credentials) or bodies (prompts); the query string only when prompts may be logged,
       // since GET /predict/stream carries the question there.

@@ -1,16 +1,16 @@
 import { ChainOfThought } from '../predict/chain-of-thought';
-import { LMConfigurationError } from '../utils/exceptions';
+import { LMAbortedError, LMConfigurationError } from '../utils/exceptions';
 import { settings } from '../utils/settings';
 import { MemoryLMCache } from './cache';
 import { cacheKey } from './cache-key';
 import { LM } from './lm';
-import type { LMProvider, LMRequest, LMStreamChunk } from './types';
+import type { LMCallOptions, LMProvider, LMRequest, LMStreamChunk } from './types';
 
 const COMPLETION = '[[ ## reasoning ## ]]\nR\n\n[[ ## answer ## ]]\nA\n\n[[ ## completed ## ]]';
 
 class CountingProvider implements LMProvider {
   requests: LMRequest[] = [];
-  async complete(request: LMRequest) {
+  async complete(request: LMRequest, _options?: LMCallOptions) {
     this.requests.push(request);
     return {
       outputs: [COMPLETION],
@@ -101,5 +101,65 @@ describe('LM', () => {
   it('never saves the api key', () => {
     const lm = new LM('openai/x', { temperature: 0.3, maxTokens: 1000, kwargs: { api_key: 'sk-secret' } });
     expect(JSON.stringify(lm.dumpState())).not.toContain('sk-secret');
+  });
+
+  it('shares one upstream call among identical concurrent misses; followers are billed nothing', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const provider = new CountingProvider();
+    const complete = provider.complete.bind(provider);
+    provider.complete = async (req) => {
+      await gate;
+      return complete(req);
+    };
+    const lm = new LM('openai/test', { provider, cacheStore: new MemoryLMCache() });
+    const calls = Array.from({ length: 20 }, () => run(lm));
+    await new Promise((r) => setTimeout(r, 10));
+    release();
+    const preds = await Promise.all(calls);
+    expect(provider.requests).toHaveLength(1);
+    const billed = preds.filter((p) => Object.keys(p.getLmUsage() ?? {}).length > 0);
+    expect(billed).toHaveLength(1);
+  });
+
+  it('lets a follower make its own call when the leader was cancelled', async () => {
+    const provider = new CountingProvider();
+    const complete = provider.complete.bind(provider);
+    let first = true;
+    provider.complete = async (req, opts) => {
+      if (first) {
+        first = false;
+        await new Promise((_r, reject) =>
+          opts?.signal?.addEventListener('abort', () => reject(new LMAbortedError('cancelled'))),
+        );
+      }
+      return complete(req);
+    };
+    const lm = new LM('openai/test', { provider, cacheStore: new MemoryLMCache() });
+    const controller = new AbortController();
+    const leader = lm.call([{ role: 'user', content: 'x' }], {}, { signal: controller.signal });
+    const follower = lm.call([{ role: 'user', content: 'x' }]);
+    await new Promise((r) => setTimeout(r, 10));
+    controller.abort();
+    await expect(leader).rejects.toBeInstanceOf(LMAbortedError);
+    await expect(follower).resolves.toMatchObject({ cacheHit: false, outputs: [COMPLETION] });
+  });
+
+  it('refreshes instead of reading when the call context asks for it, and replays hits as chunks when asked', async () => {
+    const provider = new CountingProvider();
+    const lm = new LM('openai/test', { provider, cacheStore: new MemoryLMCache() });
+    const msgs = [{ role: 'user' as const, content: 'x' }];
+    await lm.call(msgs);
+    await settings.runWith({ refreshCache: true }, () => lm.call(msgs));
+    expect(provider.requests).toHaveLength(2);
+    const silent: string[] = [];
+    await lm.call(msgs, {}, { onChunk: (c) => silent.push(c.text) });
+    expect(silent).toEqual([]);
+    const replayed: string[] = [];
+    await settings.runWith({ replayCachedStreams: true }, () =>
+      lm.call(msgs, {}, { onChunk: (c) => replayed.push(c.text) }),
+    );
+    expect(replayed.length).toBeGreaterThan(5);
+    expect(replayed.join('')).toBe(COMPLETION);
   });
 });

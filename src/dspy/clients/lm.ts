@@ -74,6 +74,7 @@ export class LM {
   readonly supportsResponseFormat: boolean;
   readonly supportsResponseSchema: boolean;
   readonly history: LMHistoryEntry[] = [];
+  private readonly inflight = new Map<string, Promise<Omit<LMResponse, 'cacheHit' | 'savedUsage'>>>();
   provider: LMProvider | undefined;
   private readonly cacheStore: LMCache | null | undefined;
   private readonly fnIdentifier: string;
@@ -127,7 +128,8 @@ export class LM {
     config: Record<string, unknown> = {},
     extras: LMCallExtras = {},
   ): Promise<LMResponse> {
-    const signal = extras.signal ?? settings.callContext()?.signal;
+    const ctx = settings.callContext();
+    const signal = extras.signal ?? ctx?.signal;
     if (signal?.aborted) throw new LMAbortedError('the request was cancelled', { model: this.model });
     const useCache = config.cache !== false;
     const store = useCache ? this.store() : null;
@@ -137,40 +139,57 @@ export class LM {
     const key = store ? cacheKey(request) : null;
 
     let response: LMResponse | undefined;
-    if (store && key) {
+    if (store && key && !ctx?.refreshCache) {
       const hit = await store.get(key);
-      if (hit) {
-        response = { ...cloneCompletion(hit), usage: {}, savedUsage: hit.usage, cacheHit: true };
-      }
+      if (hit) response = asHit(hit);
+    }
+    if (!response && key && this.inflight.has(key)) {
+      response = await this.joinInflight(key);
     }
     if (!response) {
       const provider = this.provider;
       if (!provider)
         throw new LMConfigurationError('this LM has no provider configured', { model: this.model });
-      const fresh = extras.onChunk
-        ? await this.streamCompletion(
-            provider,
-            { model: this.model, messages, kwargs },
-            signal,
-            extras.onChunk,
-          )
-        : await provider.complete({ model: this.model, messages, kwargs }, { signal });
-      response = { ...fresh, savedUsage: null, cacheHit: false };
-      if (store && key) {
-        await store.put(key, {
-          outputs: fresh.outputs,
-          usage: fresh.usage,
-          responseModel: fresh.responseModel,
-          finishReasons: fresh.finishReasons,
-        });
+      const pending = extras.onChunk
+        ? this.streamCompletion(provider, { model: this.model, messages, kwargs }, signal, extras.onChunk)
+        : provider.complete({ model: this.model, messages, kwargs }, { signal });
+      if (key) this.inflight.set(key, pending);
+      try {
+        const fresh = await pending;
+        response = { ...fresh, savedUsage: null, cacheHit: false };
+        if (store && key) {
+          await store.put(key, {
+            outputs: fresh.outputs,
+            usage: fresh.usage,
+            responseModel: fresh.responseModel,
+            finishReasons: fresh.finishReasons,
+          });
+        }
+      } finally {
+        if (key && this.inflight.get(key) === pending) this.inflight.delete(key);
       }
+    } else if (extras.onChunk && ctx?.replayCachedStreams) {
+      replayAsChunks(response.outputs[0] ?? '', extras.onChunk);
     }
 
-    const tracker = settings.callContext()?.usageTracker;
-    tracker?.add(this.model, response.usage);
-    tracker?.recordCall(this.model, response.cacheHit, response.savedUsage);
+    ctx?.usageTracker?.add(this.model, response.usage);
+    ctx?.usageTracker?.recordCall(this.model, response.cacheHit, response.savedUsage);
     this.record(messages, kwargs, response);
     return response;
+  }
+
+  /**
+   * Identical concurrent misses share one upstream call. The followers are billed nothing, like a cache hit. If
+   * the leader's own client cancelled, a follower is answered by the cache or makes its own call instead.
+   */
+  private async joinInflight(key: string): Promise<LMResponse | undefined> {
+    try {
+      const shared = await this.inflight.get(key)!;
+      return { ...shared, usage: {}, savedUsage: shared.usage, cacheHit: true };
+    } catch (error) {
+      if (error instanceof LMAbortedError) return undefined;
+      throw error;
+    }
   }
 
   private async streamCompletion(
@@ -299,6 +318,16 @@ function numberOrNull(value: unknown): number | null {
 
 function floatOrNull(value: number | null): PyFloat | null {
   return value === null ? null : new PyFloat(value);
+}
+
+/** A cached completion as DSPy serves it: billed usage `{}`, the original usage kept as `savedUsage`. */
+function asHit(hit: CachedCompletion): LMResponse {
+  return { ...cloneCompletion(hit), usage: {}, savedUsage: hit.usage, cacheHit: true };
+}
+
+/** Word-sized pieces (text plus its trailing whitespace), so stream listeners see a token stream. */
+function replayAsChunks(text: string, onChunk: (chunk: LMStreamChunk) => void): void {
+  for (const piece of text.match(/\s*\S+\s*/g) ?? []) onChunk({ text: piece });
 }
 
 function cloneCompletion(c: CachedCompletion): Omit<CachedCompletion, 'usage'> {

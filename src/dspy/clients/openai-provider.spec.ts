@@ -583,6 +583,19 @@ describe('OpenAIProvider over HTTP', () => {
       expect(server.calls).toBe(1);
       expect(server.pending).toBe(1);
     });
+
+    it.each([
+      ['a null choice', { choices: [null] }],
+      ['choices that are not an array', { choices: 'none' }],
+      ['content that is not a string', { choices: [{ index: 0, message: { content: 5 } }] }],
+    ])('maps a 200 with %s to LMUnexpectedError (fixture lm_unknown_exception)', async (_name, body) => {
+      server.script({ type: 'error', status: 200, body: { id: 'x', object: 'chat.completion', ...body } });
+      const error = await provider()
+        .complete(request())
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LMUnexpectedError);
+      expect((error as LMUnexpectedError).model).toBe('openai/gpt-4o-mini');
+    });
   });
 });
 

@@ -195,6 +195,25 @@ function linkAbort(parent: AbortSignal | undefined): { controller: AbortControll
   return { controller, dispose: () => parent.removeEventListener('abort', onAbort) };
 }
 
+/** The outputs of a non-streaming completion; throws a TypeError when the body is not shaped like one. */
+function readCompletion(response: ChatCompletion): Omit<LMResponse, 'cacheHit' | 'savedUsage'> {
+  const choices: unknown = response.choices ?? [];
+  if (!Array.isArray(choices)) throw new TypeError('Malformed completion: `choices` is not an array.');
+  const outputs = choices.map((choice: unknown, i) => {
+    if (!isRecord(choice)) throw new TypeError(`Malformed completion: choice ${i} is not an object.`);
+    const content = isRecord(choice.message) ? choice.message.content : null;
+    if (content !== null && content !== undefined && typeof content !== 'string')
+      throw new TypeError(`Malformed completion: the content of choice ${i} is not a string.`);
+    return content ?? '';
+  });
+  return {
+    outputs,
+    usage: normalizeUsage(response.usage),
+    responseModel: response.model ?? null,
+    finishReasons: (choices as ChatCompletion['choices']).map((c) => c.finish_reason ?? null),
+  };
+}
+
 interface PreparedCall {
   client: OpenAI;
   body: Record<string, unknown>;
@@ -226,13 +245,13 @@ export class OpenAIProvider implements LMProvider {
     } finally {
       link.dispose();
     }
-    const choices = response.choices ?? [];
-    return {
-      outputs: choices.map((c) => c.message?.content ?? ''),
-      usage: normalizeUsage(response.usage),
-      responseModel: response.model ?? null,
-      finishReasons: choices.map((c) => c.finish_reason ?? null),
-    };
+    try {
+      return readCompletion(response);
+    } catch (error) {
+      // A 200 that is not a chat completion is a failure of the provider call (DSPy: LMUnexpectedError), not a
+      // parse error the adapters would retry twice more. [fx: errors/lm_unknown_exception]
+      throw toDSPyError(error, request.model);
+    }
   }
 
   async *stream(request: LMRequest, options: LMCallOptions = {}): AsyncGenerator<LMStreamChunk> {

@@ -38,6 +38,13 @@ export interface CallContext {
   trace?: TraceEntry[];
   stream?: { sink: StreamSink; predictors?: Set<unknown> };
   signal?: AbortSignal;
+  /** Skip cache reads but store the fresh answer (a client's `Cache-Control: no-cache`). Not in DSPy. */
+  refreshCache?: boolean;
+  /**
+   * Replay a cached completion to the stream sink in word-sized chunks, so clients get the same token protocol on
+   * a hit. DSPy streams nothing on a hit (fixture streaming/chat_cache_hit_second_call); the service opts in.
+   */
+  replayCachedStreams?: boolean;
 }
 
 const storage = new AsyncLocalStorage<CallContext>();

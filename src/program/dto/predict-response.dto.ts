@@ -37,7 +37,8 @@ export class PredictResponseDto {
   @ApiProperty({ example: '5f0c6f0e-6a55-4d55-8f6e-3c7b7e0f4b0a', nullable: true })
   request_id!: string | null;
 
-  @ApiPropertyOptional({
+  // Always present (null when unknown), so required in the schema like every other field.
+  @ApiProperty({
     description: 'Cost of the billed usage in USD; null when the model price is unknown',
     example: 0.00012,
     nullable: true,
