@@ -267,12 +267,23 @@ describe('error responses (application/problem+json)', () => {
       expect(slow.upstream.calls).toBe(1);
     });
 
-    it('an lm_timeout error event when a stream goes silent', async () => {
+    it('a 504 problem when a stream goes silent before its first event', async () => {
       slow.upstream.script({ hangAfterChunks: 3 });
+      const res = await request(slow.server).post('/predict/stream').send({ question: uniqueQuestion() });
+      expectProblem(res, 504, 'lm_timeout');
+      await expect(slow.upstream.requests[0].closed).resolves.toBe('aborted');
+    });
+
+    it('an lm_timeout error event when a stream goes silent after it began', async () => {
+      slow.upstream.script({
+        chunks: ['[[ ## reasoning ## ]]\nR\n\n[[ ## answer ## ]]\n', 'Partial ', 'answer '],
+        hangAfterChunks: 3,
+      });
       const res = await request(slow.server).post('/predict/stream').send({ question: uniqueQuestion() });
       expect(res.status).toBe(200);
       const sse = parseSse(res.text);
       expectDoneLast(sse);
+      expect(sse.events[0]).toMatchObject({ type: 'token', field: 'answer' });
       expect(sse.events.at(-1)).toEqual({
         type: 'error',
         code: 'lm_timeout',

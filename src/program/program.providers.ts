@@ -3,6 +3,7 @@ import type { ConfigType } from '@nestjs/config';
 import { LM, OpenAIProvider } from '../dspy';
 import { lmConfig } from '../config/lm.config';
 import { programConfig } from '../config/program.config';
+import { MetricsService } from '../metrics/metrics.service';
 import { QAProgram } from './qa.program';
 
 /** DI tokens: the LM client and the loaded program sit behind tokens so tests can swap them. */
@@ -17,8 +18,8 @@ export function lmProblem(cfg: ConfigType<typeof lmConfig>): string | null {
 
 export const lmClientProvider: Provider = {
   provide: LM_CLIENT,
-  inject: [lmConfig.KEY],
-  useFactory: (cfg: ConfigType<typeof lmConfig>): LM =>
+  inject: [lmConfig.KEY, MetricsService],
+  useFactory: (cfg: ConfigType<typeof lmConfig>, metrics: MetricsService): LM =>
     new LM(cfg.model, {
       provider: new OpenAIProvider({
         apiKey: cfg.apiKey ?? (cfg.baseUrl ? 'not-needed' : undefined),
@@ -32,6 +33,7 @@ export const lmClientProvider: Provider = {
       supportsResponseSchema: cfg.supportsResponseSchema,
       // The service serves concurrent requests; per-LM history would only grow and mix them.
       historySize: 0,
+      onCall: (e) => metrics.recordLmCall(e.model, e.outcome, e.seconds),
     }),
 };
 
@@ -41,6 +43,13 @@ export const qaProgramProvider: Provider = {
   inject: [programConfig.KEY],
   useFactory: async (cfg: ConfigType<typeof programConfig>): Promise<QAProgram> => {
     const program = new QAProgram();
+    const outputs = program.predict.predict.signature.outputFields.map((f) => f.name);
+    const unknown = cfg.streamFields.filter((f) => !outputs.includes(f));
+    if (unknown.length) {
+      throw new Error(
+        `Invalid configuration (program): STREAM_FIELDS names ${unknown.join(', ')}; the program's output fields are ${outputs.join(', ')}`,
+      );
+    }
     if (cfg.statePath) {
       await program.load(cfg.statePath);
       new Logger('Program').log(`loaded optimized state from ${cfg.statePath}`);

@@ -96,7 +96,10 @@ export class ProgramService implements ProgramStatusProvider {
       });
       return result;
     } catch (error) {
-      this.metrics.recordError({ route, code: describeError(error).code, model: this.lm.model });
+      // A client that left is not a service error: it must not move the error rate.
+      if (!options.signal?.aborted) {
+        this.metrics.recordError({ route, code: describeError(error).code, model: this.lm.model });
+      }
       throw error;
     }
   }

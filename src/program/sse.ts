@@ -4,35 +4,51 @@ import { describeError } from '../common/errors/error-table';
 
 /**
  * Writes an event Observable as Server-Sent Events in the seed's shape: `data: {json}` per event, then
- * `data: [DONE]`. An error after the headers went out becomes an `error` event then `[DONE]`; comment
- * heartbeats keep idle proxies from closing the stream; a client that disconnects unsubscribes, which
- * aborts the upstream call.
+ * `data: [DONE]`. The headers go out with the first event or heartbeat: a failure before that (the upstream
+ * refused at once, e.g. 429) rejects, so the client gets a normal problem+json response with its status and
+ * Retry-After; a failure after it is an `error` event then `[DONE]`. Comment heartbeats keep idle proxies from
+ * closing the stream; a client that disconnects unsubscribes, which aborts the upstream call.
  */
 export function writeSse(res: Response, events: Observable<object>, heartbeatMs: number): Promise<void> {
-  res.status(200);
-  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-  res.setHeader('Cache-Control', 'no-cache, no-transform');
-  res.setHeader('Connection', 'keep-alive');
-  res.setHeader('X-Accel-Buffering', 'no');
-  res.flushHeaders();
-  res.socket?.setNoDelay(true);
-
-  return new Promise<void>((resolve) => {
+  return new Promise<void>((resolve, reject) => {
+    let started = false;
     let finished = false;
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
+    const start = () => {
+      if (started) return;
+      started = true;
+      res.status(200);
+      res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-cache, no-transform');
+      res.setHeader('Connection', 'keep-alive');
+      res.setHeader('X-Accel-Buffering', 'no');
+      res.flushHeaders();
+      res.socket?.setNoDelay(true);
+    };
+    const heartbeat = setInterval(() => {
+      start();
+      res.write(': keep-alive\n\n');
+    }, heartbeatMs);
     heartbeat.unref();
     const finish = (tail: string) => {
       if (finished) return;
       finished = true;
       clearInterval(heartbeat);
+      start();
       if (!res.writableEnded && !res.destroyed) res.end(`${tail}data: [DONE]\n\n`);
       resolve();
     };
     const subscription = events.subscribe({
       next: (event) => {
+        start();
         if (!res.destroyed) res.write(`data: ${JSON.stringify(event)}\n\n`);
       },
       error: (error: unknown) => {
+        if (!started) {
+          finished = true;
+          clearInterval(heartbeat);
+          reject(error);
+          return;
+        }
         const { code, detail, status } = describeError(error);
         finish(`data: ${JSON.stringify({ type: 'error', code, detail, status })}\n\n`);
       },

@@ -65,6 +65,14 @@ export abstract class Adapter {
       signal: options.signal,
       onChunk: onChunk && ((chunk) => onChunk(chunk, this.name)),
     });
+    if (response.outputs.length === 0) {
+      throw new AdapterParseError({
+        adapterName: this.name,
+        expectedFields: signature.outputFields.map((f) => f.name),
+        lmResponse: '',
+        message: 'LM returned no completions.',
+      });
+    }
     return response.outputs.map((text) => {
       if (!text) {
         // DSPy `_call_postprocess` rejects empty/null completions; not an LMError, so it triggers fallbacks.

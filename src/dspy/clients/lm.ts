@@ -27,6 +27,17 @@ export interface LMOptions {
   kwargs?: Record<string, unknown>;
   /** Entries kept in `history` (DSPy keeps every call forever; a server cannot). */
   historySize?: number;
+  /** Told about every call once it ends (metrics); must not throw. */
+  onCall?: (event: LMCallEvent) => void;
+}
+
+export interface LMCallEvent {
+  model: string;
+  outcome: 'ok' | 'cache_hit' | 'error';
+  seconds: number;
+  /** Billed usage (`{}` on a hit). */
+  usage: Usage;
+  error?: unknown;
 }
 
 export interface LMHistoryEntry {
@@ -79,6 +90,7 @@ export class LM {
   private readonly cacheStore: LMCache | null | undefined;
   private readonly fnIdentifier: string;
   private readonly historySize: number;
+  private readonly onCall: ((event: LMCallEvent) => void) | undefined;
 
   constructor(model: string, options: LMOptions = {}) {
     if (!model || typeof model !== 'string')
@@ -93,6 +105,7 @@ export class LM {
     this.supportsResponseFormat = options.supportsResponseFormat ?? true;
     this.supportsResponseSchema = options.supportsResponseSchema ?? true;
     this.historySize = options.historySize ?? 100;
+    this.onCall = options.onCall;
     const temperature = options.temperature ?? null;
     const maxTokens = options.maxTokens ?? null;
     const extra = asPythonFloats(options.kwargs ?? {});
@@ -127,6 +140,35 @@ export class LM {
     messages: ChatMessage[],
     config: Record<string, unknown> = {},
     extras: LMCallExtras = {},
+  ): Promise<LMResponse> {
+    if (!this.onCall) return this.callInner(messages, config, extras);
+    const started = performance.now();
+    try {
+      const response = await this.callInner(messages, config, extras);
+      const outcome = response.cacheHit ? 'cache_hit' : 'ok';
+      this.onCall({
+        model: this.model,
+        outcome,
+        seconds: (performance.now() - started) / 1000,
+        usage: response.usage,
+      });
+      return response;
+    } catch (error) {
+      this.onCall({
+        model: this.model,
+        outcome: 'error',
+        seconds: (performance.now() - started) / 1000,
+        usage: {},
+        error,
+      });
+      throw error;
+    }
+  }
+
+  private async callInner(
+    messages: ChatMessage[],
+    config: Record<string, unknown>,
+    extras: LMCallExtras,
   ): Promise<LMResponse> {
     const ctx = settings.callContext();
     const signal = extras.signal ?? ctx?.signal;
@@ -241,6 +283,7 @@ export class LM {
       supportsResponseFormat: this.supportsResponseFormat,
       supportsResponseSchema: this.supportsResponseSchema,
       historySize: this.historySize,
+      onCall: this.onCall,
       temperature: temperature === null || temperature === undefined ? null : Number(temperature),
       maxTokens: (max_tokens ?? max_completion_tokens ?? null) as number | null,
       kwargs: rest,
