@@ -46,7 +46,7 @@ export function writeSse(res: Response, events: Observable<object>, heartbeatMs:
         if (!started) {
           finished = true;
           clearInterval(heartbeat);
-          reject(error);
+          reject(error instanceof Error ? error : new Error(String(error)));
           return;
         }
         const { code, detail, status } = describeError(error);
