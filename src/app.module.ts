@@ -3,11 +3,13 @@ import { ConfigModule } from '@nestjs/config';
 import type { ConfigType } from '@nestjs/config';
 import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
+import { LmCacheModule } from './cache/cache.module';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
 import { JsonContentTypeMiddleware } from './common/guards/json-content-type.middleware';
 import { loggerModuleOptions } from './common/logging/logger.config';
 import { createValidationPipe } from './common/pipes/validation.pipe';
 import { appConfig } from './config/app.config';
+import { cacheConfig } from './config/cache.config';
 import { lmConfig } from './config/lm.config';
 import { observabilityConfig } from './config/observability.config';
 import { programConfig } from './config/program.config';
@@ -22,13 +24,14 @@ import { ProgramModule } from './program/program.module';
     ConfigModule.forRoot({
       isGlobal: true,
       cache: true,
-      load: [appConfig, lmConfig, programConfig, observabilityConfig],
+      load: [appConfig, lmConfig, programConfig, observabilityConfig, cacheConfig],
     }),
     LoggerModule.forRootAsync({
       inject: [observabilityConfig.KEY],
       useFactory: (obs: ConfigType<typeof observabilityConfig>) => loggerModuleOptions(obs),
     }),
     MetricsModule,
+    LmCacheModule,
     ProgramModule,
     HealthModule.register({ imports: [ProgramModule] }),
   ],

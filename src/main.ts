@@ -4,6 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
+import { startCluster } from './cluster';
 import { readPackageVersion } from './health/health.service';
 import { setupApp } from './setup-app';
 
@@ -26,7 +27,13 @@ async function bootstrap(): Promise<void> {
     .log(`listening on http://${host}:${port} (model ${config.get<string>('lm.model')})`, 'Bootstrap');
 }
 
-bootstrap().catch((error: unknown) => {
+async function main(): Promise<void> {
+  // WORKERS>1: this process supervises a cluster of workers that each run bootstrap() (src/cluster.ts).
+  if (startCluster()) return;
+  await bootstrap();
+}
+
+main().catch((error: unknown) => {
   // A bad configuration or program state stops the process with a message that names it, not a stack trace.
   console.error(`startup failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);

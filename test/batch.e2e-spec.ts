@@ -41,6 +41,7 @@ describe('POST /batch', () => {
         question: questions[i],
         ...qaFields(questions[i]),
         usage: { 'openai/gpt-4o-mini': expect.objectContaining({ total_tokens: expect.any(Number) }) },
+        saved_usage: {},
         latency_seconds: expect.any(Number),
         cached: false,
         cost_usd: expect.any(Number),

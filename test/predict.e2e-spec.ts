@@ -26,6 +26,7 @@ describe('POST /predict', () => {
     expect(res.body).toEqual({
       ...fields,
       usage: { 'openai/gpt-4o-mini': REPORTED_USAGE },
+      saved_usage: {},
       latency_seconds: expect.any(Number),
       cached: false,
       request_id: res.headers['x-request-id'],

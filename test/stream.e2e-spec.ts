@@ -71,6 +71,7 @@ describe('/predict/stream', () => {
     expect(result).toEqual({
       ...fields,
       usage: { 'openai/gpt-4o-mini': expect.objectContaining(USAGE) },
+      saved_usage: {},
       latency_seconds: expect.any(Number),
       cached: false,
       request_id: res.headers['x-request-id'],

@@ -22,3 +22,4 @@ export { toDSPyError } from './clients/provider-errors';
 export * from './streaming/messages';
 export * from './streaming/stream-listener';
 export * from './streaming/stream-router';
+export * from './optimize';

@@ -1,9 +1,10 @@
-import { type INestApplication, Module, ServiceUnavailableException } from '@nestjs/common';
+import { Global, type INestApplication, Module, ServiceUnavailableException } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import type { App } from 'supertest/types';
 import { PROGRAM_STATUS, type ProgramStatus, type ProgramStatusProvider } from '../program/program-status';
 import { HealthController } from './health.controller';
+import { CacheHealthIndicator } from '../cache/cache.health';
 import { HealthModule } from './health.module';
 import { readPackageVersion } from './health.service';
 import { ReadinessService } from './readiness.service';
@@ -35,8 +36,23 @@ const fakeProgram: ProgramStatusProvider & { current: ProgramStatus } = {
 @Module({ providers: [{ provide: PROGRAM_STATUS, useValue: fakeProgram }], exports: [PROGRAM_STATUS] })
 class FakeProgramModule {}
 
+/** The real LmCacheModule is global in the app; here the cache reports itself disabled. */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: CacheHealthIndicator,
+      useValue: { isHealthy: async () => ({ cache: { status: 'up', enabled: false } }) },
+    },
+  ],
+  exports: [CacheHealthIndicator],
+})
+class FakeCacheModule {}
+
 const compile = () =>
-  Test.createTestingModule({ imports: [HealthModule.register({ imports: [FakeProgramModule] })] }).compile();
+  Test.createTestingModule({
+    imports: [FakeCacheModule, HealthModule.register({ imports: [FakeProgramModule] })],
+  }).compile();
 
 describe('HealthController (HTTP, real Terminus)', () => {
   let app: INestApplication<App>;
@@ -62,7 +78,10 @@ describe('HealthController (HTTP, real Terminus)', () => {
         streaming: false,
         version: '0.1.0',
         uptime_seconds: expect.any(Number),
-        dependencies: { lm: { status: 'up', model: 'openai/gpt-4o-mini', configured: true } },
+        dependencies: {
+          lm: { status: 'up', model: 'openai/gpt-4o-mini', configured: true },
+          cache: { status: 'up', enabled: false },
+        },
       });
       expect(res.body.uptime_seconds).toBeGreaterThan(0);
     });

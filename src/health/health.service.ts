@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { PROGRAM_STATUS, type ProgramStatusProvider } from '../program/program-status';
+import { CacheHealthIndicator } from '../cache/cache.health';
 import { LmHealthIndicator } from './indicators/lm.health';
 
 /** One dependency as `/health` reports it: Terminus' indicator shape (`status` plus details). */
@@ -41,6 +42,7 @@ export class HealthService {
   constructor(
     @Inject(PROGRAM_STATUS) private readonly program: ProgramStatusProvider,
     private readonly lm: LmHealthIndicator,
+    private readonly cache: CacheHealthIndicator,
   ) {}
 
   /** A monitoring summary, always answered with 200: a down dependency makes it `degraded`, not an error. */
@@ -63,6 +65,8 @@ export class HealthService {
   private async dependencies(): Promise<Record<string, DependencyHealth>> {
     const checks: (() => HealthIndicatorResult | Promise<HealthIndicatorResult>)[] = [
       () => this.lm.isHealthy(),
+      // A sick cache tier (Redis down) degrades /health; it never makes the service unready.
+      () => this.cache.isHealthy(),
     ];
     const results = await Promise.all(checks.map(async (check) => check()));
     return Object.assign({}, ...results) as Record<string, DependencyHealth>;

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ServiceUnavailableError } from '../common/errors/service-errors';
 import type { Usage } from '../dspy';
+import { isClusterWorker, requestClusterMetrics, serveWorkerMetrics } from './cluster-metrics';
 import { LatencyWindow } from './latency-window';
 import type { PredictionErrorRecord, PredictionRecord } from './metrics.types';
 
@@ -32,6 +34,8 @@ export interface MetricsSummary {
   cache_hits: number;
   cache_hit_rate: number;
   open_streams: number;
+  /** Sections other modules contribute (the LM cache's per-tier hits and misses). */
+  [section: string]: unknown;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
@@ -165,6 +169,8 @@ export class MetricsService {
       const metric = shared.getSingleMetric(name);
       if (metric) this.registry.registerMetric(metric);
     }
+    // A WORKERS>1 cluster worker answers the primary's collect requests with this registry (no-op otherwise).
+    serveWorkerMetrics(this.registry);
   }
 
   recordPrediction(r: PredictionRecord): void {
@@ -224,7 +230,15 @@ export class MetricsService {
     this.httpDuration.observe({ method: method.toUpperCase(), route, status: String(status) }, seconds);
   }
 
+  private readonly sections = new Map<string, () => unknown>();
+
+  /** Let another module add a section to the JSON summary (e.g. `cache`), computed at read time. */
+  addSummarySection(name: string, read: () => unknown): void {
+    this.sections.set(name, read);
+  }
+
   summary(): MetricsSummary {
+    const extra = Object.fromEntries([...this.sections].map(([name, read]) => [name, read()]));
     const uptime = Number(process.hrtime.bigint() - this.startedAt) / 1e9;
     const total = this.successes + this.errors;
     const [p50, p95, p99] = this.latencies.quantiles([0.5, 0.95, 0.99] as const);
@@ -250,6 +264,7 @@ export class MetricsService {
       cache_hits: this.cacheHits,
       cache_hit_rate: round(this.cacheHits / Math.max(this.successes, 1), 4),
       open_streams: this.streams,
+      ...extra,
     };
   }
 
@@ -258,9 +273,21 @@ export class MetricsService {
     return this.latencies.size;
   }
 
-  /** The Prometheus text exposition of this service's registry (process metrics included). */
-  prometheusText(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The Prometheus text exposition of this service's registry (process metrics included); in a `WORKERS>1`
+   * cluster worker, the sum over every worker of the cluster. A scrape that cannot see every worker fails (503)
+   * rather than report a partial sum that Prometheus would read as counter resets.
+   */
+  async prometheusText(): Promise<string> {
+    if (!isClusterWorker()) return this.registry.metrics();
+    try {
+      return await requestClusterMetrics();
+    } catch (error: unknown) {
+      throw new ServiceUnavailableError(
+        `Cluster metrics are unavailable: ${error instanceof Error ? error.message : String(error)}`,
+        1,
+      );
+    }
   }
 
   /** `text/plain; version=0.0.4; charset=utf-8`. */

@@ -1,6 +1,7 @@
 import { Logger, Provider } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { LM, OpenAIProvider } from '../dspy';
+import { LM, LMCache, OpenAIProvider } from '../dspy';
+import { LM_CACHE } from '../cache/cache.constants';
 import { lmConfig } from '../config/lm.config';
 import { programConfig } from '../config/program.config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -18,9 +19,11 @@ export function lmProblem(cfg: ConfigType<typeof lmConfig>): string | null {
 
 export const lmClientProvider: Provider = {
   provide: LM_CLIENT,
-  inject: [lmConfig.KEY, MetricsService],
-  useFactory: (cfg: ConfigType<typeof lmConfig>, metrics: MetricsService): LM =>
+  inject: [lmConfig.KEY, MetricsService, LM_CACHE],
+  useFactory: (cfg: ConfigType<typeof lmConfig>, metrics: MetricsService, cache: LMCache | null): LM =>
     new LM(cfg.model, {
+      // null (every tier off) disables caching; undefined would fall back to the runtime's default memory cache.
+      cacheStore: cache ?? null,
       provider: new OpenAIProvider({
         apiKey: cfg.apiKey ?? (cfg.baseUrl ? 'not-needed' : undefined),
         baseURL: cfg.baseUrl,
@@ -33,6 +36,7 @@ export const lmClientProvider: Provider = {
       supportsResponseSchema: cfg.supportsResponseSchema,
       // The service serves concurrent requests; per-LM history would only grow and mix them.
       historySize: 0,
+      cacheOnlyAccepted: true,
       onCall: (e) => metrics.recordLmCall(e.model, e.outcome, e.seconds),
     }),
 };

@@ -21,6 +21,8 @@ export interface PredictResult {
   key_concepts: string;
   question_type: string;
   usage: Record<string, Usage>;
+  /** Usage the cache hits of this request would have cost (not billed); `{}` on a full miss. */
+  saved_usage: Record<string, Usage>;
   latency_seconds: number;
   cached: boolean;
   request_id: string | null;
@@ -233,6 +235,7 @@ export class ProgramService implements ProgramStatusProvider {
       key_concepts: String(prediction.key_concepts ?? ''),
       question_type: String(prediction.question_type ?? ''),
       usage: this.lmCfg.trackUsage ? billed : {},
+      saved_usage: this.lmCfg.trackUsage ? tracker.saved() : {},
       latency_seconds: Math.round(Number(process.hrtime.bigint() - started) / 1e6) / 1000,
       cached: tracker.calls > 0 && tracker.cacheHits === tracker.calls,
       request_id: requestId,

@@ -52,6 +52,7 @@ export const PREDICT_FIELDS = [
   'key_concepts',
   'question_type',
   'usage',
+  'saved_usage',
   'latency_seconds',
   'cached',
   'request_id',

@@ -19,6 +19,8 @@ const BASE_ENV: Record<string, string> = {
   LM_MAX_RETRIES: '0',
   LM_TIMEOUT_MS: '5000',
   LOG_LEVEL: 'silent',
+  // Suites opt into the disk and Redis tiers (with their own directory / namespace) where they test them.
+  CACHE_DISK_ENABLED: 'false',
 };
 
 const MANAGED = [
@@ -34,6 +36,15 @@ const MANAGED = [
   'BODY_LIMIT_BYTES',
   'TRACK_USAGE',
   'LM_PRICES_JSON',
+  'CACHE_MEMORY_ENABLED',
+  'CACHE_MEMORY_ENTRIES',
+  'CACHE_DISK_ENABLED',
+  'CACHE_DISK_SIZE',
+  'CACHE_DIR',
+  'CACHE_TTL_MS',
+  'REDIS_URL',
+  'REDIS_CONNECT_TIMEOUT_MS',
+  'REDIS_COMMAND_TIMEOUT_MS',
 ];
 
 /**

@@ -64,25 +64,23 @@ export abstract class Adapter {
     const response = await lm.call(messages, lmKwargs, {
       signal: options.signal,
       onChunk: onChunk && ((chunk) => onChunk(chunk, this.name)),
+      accept: (outputs) => this.parseOutputs(signature, outputs),
     });
-    if (response.outputs.length === 0) {
-      throw new AdapterParseError({
+    return response.accepted as Record<string, unknown>[];
+  }
+
+  /** DSPy `_call_postprocess`: every generation parsed; none, or an empty one, is a parse failure (so a fallback). */
+  protected parseOutputs(signature: Signature, outputs: string[]): Record<string, unknown>[] {
+    const fail = (lmResponse: string, message: string) =>
+      new AdapterParseError({
         adapterName: this.name,
         expectedFields: signature.outputFields.map((f) => f.name),
-        lmResponse: '',
-        message: 'LM returned no completions.',
+        lmResponse,
+        message,
       });
-    }
-    return response.outputs.map((text) => {
-      if (!text) {
-        // DSPy `_call_postprocess` rejects empty/null completions; not an LMError, so it triggers fallbacks.
-        throw new AdapterParseError({
-          adapterName: this.name,
-          expectedFields: signature.outputFields.map((f) => f.name),
-          lmResponse: String(text ?? ''),
-          message: 'LM returned an empty or null response.',
-        });
-      }
+    if (outputs.length === 0) throw fail('', 'LM returned no completions.');
+    return outputs.map((text) => {
+      if (!text) throw fail(String(text ?? ''), 'LM returned an empty or null response.');
       return this.parse(signature, text);
     });
   }

@@ -27,6 +27,11 @@ export interface LMOptions {
   kwargs?: Record<string, unknown>;
   /** Entries kept in `history` (DSPy keeps every call forever; a server cannot). */
   historySize?: number;
+  /**
+   * Store a fresh answer only once `accept` (the adapter's parse) succeeded, so a malformed answer is never served
+   * from the cache. Off by default to match DSPy, which caches the raw response first.
+   */
+  cacheOnlyAccepted?: boolean;
   /** Told about every call once it ends (metrics); must not throw. */
   onCall?: (event: LMCallEvent) => void;
 }
@@ -52,6 +57,8 @@ export interface LMHistoryEntry {
 }
 
 export interface LMCallExtras extends LMCallOptions {
+  /** Parses the outputs (throwing when they are unusable); its result comes back as `response.accepted`. */
+  accept?: (outputs: string[]) => unknown;
   /** Stream the provider's deltas to this callback (misses only: a cache hit streams nothing, as in DSPy). */
   onChunk?: (chunk: LMStreamChunk) => void;
 }
@@ -91,6 +98,7 @@ export class LM {
   private readonly fnIdentifier: string;
   private readonly historySize: number;
   private readonly onCall: ((event: LMCallEvent) => void) | undefined;
+  private readonly cacheOnlyAccepted: boolean;
 
   constructor(model: string, options: LMOptions = {}) {
     if (!model || typeof model !== 'string')
@@ -106,6 +114,7 @@ export class LM {
     this.supportsResponseSchema = options.supportsResponseSchema ?? true;
     this.historySize = options.historySize ?? 100;
     this.onCall = options.onCall;
+    this.cacheOnlyAccepted = options.cacheOnlyAccepted ?? false;
     const temperature = options.temperature ?? null;
     const maxTokens = options.maxTokens ?? null;
     const extra = asPythonFloats(options.kwargs ?? {});
@@ -181,6 +190,7 @@ export class LM {
     const key = store ? cacheKey(request) : null;
 
     let response: LMResponse | undefined;
+    let rejected: { error: unknown } | undefined;
     if (store && key && !ctx?.refreshCache) {
       const hit = await store.get(key);
       if (hit) response = asHit(hit);
@@ -199,7 +209,16 @@ export class LM {
       try {
         const fresh = await pending;
         response = { ...fresh, savedUsage: null, cacheHit: false };
-        if (store && key) {
+        // Parsing before storing keeps an unparseable answer out of the cache, where it would pin the failure
+        // for every retry (DSPy stores first; fixture errors/chat_and_json_parse_failure records those writes).
+        if (this.cacheOnlyAccepted && extras.accept) {
+          try {
+            response.accepted = extras.accept(fresh.outputs);
+          } catch (error) {
+            rejected = { error };
+          }
+        }
+        if (store && key && !rejected) {
           await store.put(key, {
             outputs: fresh.outputs,
             usage: fresh.usage,
@@ -217,6 +236,9 @@ export class LM {
     ctx?.usageTracker?.add(this.model, response.usage);
     ctx?.usageTracker?.recordCall(this.model, response.cacheHit, response.savedUsage);
     this.record(messages, kwargs, response);
+    // The tokens of a call whose answer cannot be parsed are still billed: usage is counted before this throws.
+    if (rejected) throw rejected.error;
+    if (extras.accept && !('accepted' in response)) response.accepted = extras.accept(response.outputs);
     return response;
   }
 
@@ -284,6 +306,7 @@ export class LM {
       supportsResponseSchema: this.supportsResponseSchema,
       historySize: this.historySize,
       onCall: this.onCall,
+      cacheOnlyAccepted: this.cacheOnlyAccepted,
       temperature: temperature === null || temperature === undefined ? null : Number(temperature),
       maxTokens: (max_tokens ?? max_completion_tokens ?? null) as number | null,
       kwargs: rest,

@@ -33,6 +33,8 @@ export interface LMResponse {
   responseModel: string | null;
   finishReasons: (string | null)[];
   cacheHit: boolean;
+  /** What the caller's `accept` (the adapter's parse) returned for these outputs, when one was given. */
+  accepted?: unknown;
 }
 
 /** One streamed delta from a provider. `usage` arrives on the final chunk when requested. */

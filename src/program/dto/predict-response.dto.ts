@@ -28,6 +28,12 @@ export class PredictResponseDto {
   })
   usage!: Record<string, unknown>;
 
+  @ApiProperty({
+    description: 'Usage the cached answers in this response originally cost, not billed again; {} on a miss',
+    example: {},
+  })
+  saved_usage!: Record<string, unknown>;
+
   @ApiProperty({ example: 1.234 })
   latency_seconds!: number;
 
