@@ -20,8 +20,10 @@ RUN npm ci --no-audit --no-fund
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# typescript survives the prune as node-llama-cpp's optional peer (types only, unused at run time): drop it.
 RUN npm run build \
- && npm prune --omit=dev --no-audit --no-fund
+ && npm prune --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/typescript
 
 FROM node:20.20.2-bookworm-slim AS runtime
 # tini is PID 1: it forwards SIGTERM to Node (which drains) and reaps zombies.

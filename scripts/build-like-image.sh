@@ -58,7 +58,8 @@ cp "$context/package.json" "$context/package-lock.json" "$build/"
 log "stage build: npm run build && npm prune --omit=dev"
 cp "$context/tsconfig.json" "$context/tsconfig.build.json" "$build/"
 cp -R "$context/src" "$build/src"
-(cd "$build" && npm run build && npm prune --omit=dev --no-audit --no-fund)
+# typescript survives the prune as node-llama-cpp's optional peer (types only, unused at run time): drop it.
+(cd "$build" && npm run build && npm prune --omit=dev --no-audit --no-fund && rm -rf node_modules/typescript)
 
 log "stage runtime: node_modules, dist, healthcheck, package.json, optional state"
 mkdir -p "$runtime/scripts" "$runtime/.cache/dspy" "$runtime/models"

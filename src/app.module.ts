@@ -13,10 +13,13 @@ import { cacheConfig } from './config/cache.config';
 import { lmConfig } from './config/lm.config';
 import { observabilityConfig } from './config/observability.config';
 import { programConfig } from './config/program.config';
+import { reliabilityConfig } from './config/reliability.config';
+import { securityConfig } from './config/security.config';
 import { HealthModule } from './health/health.module';
 import { HttpMetricsInterceptor } from './metrics/http-metrics.interceptor';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProgramModule } from './program/program.module';
+import { SecurityModule } from './security/security.module';
 
 @Module({
   imports: [
@@ -24,12 +27,21 @@ import { ProgramModule } from './program/program.module';
     ConfigModule.forRoot({
       isGlobal: true,
       cache: true,
-      load: [appConfig, lmConfig, programConfig, observabilityConfig, cacheConfig],
+      load: [
+        appConfig,
+        lmConfig,
+        programConfig,
+        observabilityConfig,
+        cacheConfig,
+        securityConfig,
+        reliabilityConfig,
+      ],
     }),
     LoggerModule.forRootAsync({
       inject: [observabilityConfig.KEY],
       useFactory: (obs: ConfigType<typeof observabilityConfig>) => loggerModuleOptions(obs),
     }),
+    SecurityModule,
     MetricsModule,
     LmCacheModule,
     ProgramModule,

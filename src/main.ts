@@ -18,13 +18,38 @@ async function bootstrap(): Promise<void> {
   setupApp(app, {
     bodyLimitBytes: config.getOrThrow<number>('program.bodyLimitBytes'),
     version: readPackageVersion(),
+    shutdownHooks: false,
   });
+  exitCleanlyOnSignals(app);
   const host = config.getOrThrow<string>('app.host');
   const port = config.getOrThrow<number>('app.port');
   await app.listen(port, host);
   app
     .get(Logger)
     .log(`listening on http://${host}:${port} (model ${config.get<string>('lm.model')})`, 'Bootstrap');
+}
+
+/**
+ * SIGTERM/SIGINT: readiness fails and new predictions get 503 at once, in-flight requests get SHUTDOWN_GRACE_MS,
+ * streams still open then end with a retryable error event and [DONE]; then the process exits 0. A second signal
+ * while draining exits at once.
+ */
+function exitCleanlyOnSignals(app: NestExpressApplication): void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) process.exit(0);
+    closing = true;
+    app.get(Logger).log(`${signal} received: draining`, 'Shutdown');
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(`shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }
 
 async function main(): Promise<void> {

@@ -1,19 +1,55 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { ConfigService } from '@nestjs/config';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from 'helmet';
+import type { SecurityConfig } from './config/security.config';
 import { ProblemDto } from './program/dto/problem.dto';
 
 export interface SetupOptions {
   bodyLimitBytes: number;
   version: string;
+  /**
+   * Nest's own signal listeners (default true). Nest re-raises the signal after closing, so the process would
+   * end by signal; main.ts passes false and closes the app itself to exit 0 after draining.
+   */
+  shutdownHooks?: boolean;
 }
 
-/** What every app instance needs, shared by main.ts and the e2e tests: body limits, API docs, shutdown hooks. */
+/**
+ * What every app instance needs, shared by main.ts and the e2e tests: security headers, CORS, body limits, API
+ * docs, shutdown hooks.
+ */
 export function setupApp(app: INestApplication, options: SetupOptions): INestApplication {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
+  const security = app.get(ConfigService).getOrThrow<SecurityConfig>('security');
+  if (security.trustProxy > 0) express.set('trust proxy', security.trustProxy);
+  // Helmet's defaults, with a CSP Swagger UI at /docs works under (its script and CSS are served from 'self',
+  // it draws data: images) and without upgrade-insecure-requests, which would break /docs over plain HTTP.
+  express.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          'img-src': ["'self'", 'data:'],
+          'upgrade-insecure-requests': null,
+        },
+      },
+    }),
+  );
+  // CORS only for the listed origins; credentials only when asked for, and never with '*' (config refuses it).
+  if (security.corsOrigins.length > 0) {
+    const any = security.corsOrigins.includes('*');
+    app.enableCors({
+      origin: any ? '*' : security.corsOrigins,
+      credentials: security.corsCredentials,
+      allowedHeaders: ['Authorization', 'Content-Type', 'Cache-Control', 'x-api-key', 'x-request-id'],
+      exposedHeaders: ['Retry-After', 'x-request-id'],
+      maxAge: 600,
+    });
+  }
   express.useBodyParser('json', { limit: options.bodyLimitBytes });
-  app.enableShutdownHooks();
+  if (options.shutdownHooks !== false) app.enableShutdownHooks();
 
   const document = SwaggerModule.createDocument(
     app,
@@ -24,6 +60,14 @@ export function setupApp(app: INestApplication, options: SetupOptions): INestApp
           'Errors are application/problem+json (RFC 9457).',
       )
       .setVersion(options.version)
+      // The Authorize button of Swagger UI; either scheme is accepted when API_KEYS is set.
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'One of API_KEYS' }, 'bearer')
+      .addApiKey(
+        { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'One of API_KEYS' },
+        'x-api-key',
+      )
+      .addSecurityRequirements('bearer')
+      .addSecurityRequirements('x-api-key')
       .build(),
     { extraModels: [ProblemDto] },
   );

@@ -3,6 +3,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller';
 import { HealthService } from './health.service';
 import { LmHealthIndicator } from './indicators/lm.health';
+import { LocalModelHealthIndicator } from './indicators/local-model.health';
 import { ReadinessHealthIndicator } from './indicators/readiness.health';
 import { ReadinessService } from './readiness.service';
 
@@ -18,7 +19,13 @@ export interface HealthModuleOptions {
 @Module({
   imports: [TerminusModule],
   controllers: [HealthController],
-  providers: [ReadinessService, HealthService, LmHealthIndicator, ReadinessHealthIndicator],
+  providers: [
+    ReadinessService,
+    HealthService,
+    LmHealthIndicator,
+    LocalModelHealthIndicator,
+    ReadinessHealthIndicator,
+  ],
   exports: [ReadinessService],
 })
 export class HealthModule {

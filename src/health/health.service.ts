@@ -5,6 +5,7 @@ import type { HealthIndicatorResult } from '@nestjs/terminus';
 import { PROGRAM_STATUS, type ProgramStatusProvider } from '../program/program-status';
 import { CacheHealthIndicator } from '../cache/cache.health';
 import { LmHealthIndicator } from './indicators/lm.health';
+import { LocalModelHealthIndicator } from './indicators/local-model.health';
 
 /** One dependency as `/health` reports it: Terminus' indicator shape (`status` plus details). */
 export type DependencyHealth = { status: 'up' | 'down' } & Record<string, unknown>;
@@ -43,6 +44,7 @@ export class HealthService {
     @Inject(PROGRAM_STATUS) private readonly program: ProgramStatusProvider,
     private readonly lm: LmHealthIndicator,
     private readonly cache: CacheHealthIndicator,
+    private readonly localModel: LocalModelHealthIndicator,
   ) {}
 
   /** A monitoring summary, always answered with 200: a down dependency makes it `degraded`, not an error. */
@@ -63,8 +65,10 @@ export class HealthService {
 
   /** Every dependency indicator, merged by key; add the cache and Redis indicators here as they arrive. */
   private async dependencies(): Promise<Record<string, DependencyHealth>> {
-    const checks: (() => HealthIndicatorResult | Promise<HealthIndicatorResult>)[] = [
+    const checks: (() => HealthIndicatorResult | null | Promise<HealthIndicatorResult>)[] = [
       () => this.lm.isHealthy(),
+      // Only when DSPY_MODEL=local/…: file, size and load state of the in-process model.
+      () => this.localModel.isHealthy(),
       // A sick cache tier (Redis down) degrades /health; it never makes the service unready.
       () => this.cache.isHealthy(),
     ];

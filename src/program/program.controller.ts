@@ -9,6 +9,7 @@ import { BatchBodyPipe } from './dto/batch-body.pipe';
 import { PredictRequestDto } from './dto/predict-request.dto';
 import { BatchResponseDto, PredictResponseDto } from './dto/predict-response.dto';
 import { ApiProblemResponses } from './dto/problem.dto';
+import { AdmissionService } from './admission.service';
 import { ProgramService } from './program.service';
 import { clientSignal, writeSse } from './sse';
 
@@ -17,6 +18,7 @@ import { clientSignal, writeSse } from './sse';
 export class ProgramController {
   constructor(
     private readonly program: ProgramService,
+    private readonly admission: AdmissionService,
     @Inject(programConfig.KEY) private readonly cfg: ConfigType<typeof programConfig>,
   ) {}
 
@@ -25,12 +27,22 @@ export class ProgramController {
   @ApiOperation({ summary: 'Answer a question with reasoning, key concepts and question type' })
   @ApiOkResponse({ type: PredictResponseDto })
   @ApiProblemResponses(400, 413, 415, 422, 429, 502, 503, 504)
-  predict(@Body() body: PredictRequestDto, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
-    return this.program.predict(body.question, {
-      signal: clientSignal(res),
-      requestId: requestIdOf(req),
-      refreshCache: wantsFresh(req),
-    });
+  async predict(
+    @Body() body: PredictRequestDto,
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    const signal = clientSignal(res);
+    const release = await this.admission.acquire(signal);
+    try {
+      return await this.program.predict(body.question, {
+        signal,
+        requestId: requestIdOf(req),
+        refreshCache: wantsFresh(req),
+      });
+    } finally {
+      release();
+    }
   }
 
   @Post('predict/stream')
@@ -76,20 +88,32 @@ export class ProgramController {
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ) {
-    const results = await this.program.batch(
-      items.map((i) => i.question),
-      { signal: clientSignal(res), refreshCache: wantsFresh(req) },
-    );
-    return { results, count: results.length };
+    const signal = clientSignal(res);
+    // A batch takes one slot: BATCH_CONCURRENCY already bounds its own upstream calls.
+    const release = await this.admission.acquire(signal);
+    try {
+      const results = await this.program.batch(
+        items.map((i) => i.question),
+        { signal, refreshCache: wantsFresh(req) },
+      );
+      return { results, count: results.length };
+    } finally {
+      release();
+    }
   }
 
-  private startStream(question: string, req: Request, res: Response): Promise<void> {
+  private async startStream(question: string, req: Request, res: Response): Promise<void> {
     if (!this.cfg.enableStreaming) throw new StreamingDisabledError();
-    const events = this.program.stream(question, {
-      requestId: requestIdOf(req),
-      refreshCache: wantsFresh(req),
-    });
-    return writeSse(res, events, this.cfg.streamHeartbeatMs);
+    const release = await this.admission.acquire(clientSignal(res));
+    try {
+      const events = this.program.stream(question, {
+        requestId: requestIdOf(req),
+        refreshCache: wantsFresh(req),
+      });
+      await writeSse(res, events, this.cfg.streamHeartbeatMs, this.admission.drainSignal);
+    } finally {
+      release();
+    }
   }
 }
 

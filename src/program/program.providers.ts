@@ -1,11 +1,15 @@
 import { Logger, Provider } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { LM, LMCache, OpenAIProvider } from '../dspy';
+import { LM, LMCache, LMProvider, OpenAIProvider } from '../dspy';
+import { LocalProvider, localModelSpec } from '../dspy/clients/local-provider';
 import { LM_CACHE } from '../cache/cache.constants';
 import { lmConfig } from '../config/lm.config';
 import { programConfig } from '../config/program.config';
 import { MetricsService } from '../metrics/metrics.service';
 import { QAProgram } from './qa.program';
+// Reliability (issue 7): the circuit breaker wraps whichever provider is selected below.
+import { reliabilityConfig } from '../config/reliability.config';
+import { CircuitBreakerProvider } from './resilient-provider';
 
 /** DI tokens: the LM client and the loaded program sit behind tokens so tests can swap them. */
 export const LM_CLIENT = Symbol('LM_CLIENT');
@@ -13,23 +17,80 @@ export const QA_PROGRAM = Symbol('QA_PROGRAM');
 
 /** Whether an endpoint is configured at all; without one the service starts but predictions answer 503. */
 export function lmProblem(cfg: ConfigType<typeof lmConfig>): string | null {
+  if (localModelSpec(cfg.model) !== null) return localModelProblem(cfg);
   if (cfg.apiKey || cfg.baseUrl) return null;
   return 'No language model is configured: set OPENAI_API_KEY (and optionally OPENAI_BASE_URL and DSPY_MODEL) and restart.';
 }
 
+/** The local model this process serves (DSPY_MODEL=local/… or the default), for /health and lmProblem. */
+let localModel: LocalProvider | null = null;
+export function getLocalModel(): LocalProvider | null {
+  return localModel;
+}
+
+/** A local model is configured once its file is on disk (the default may still be downloading) and loads. */
+function localModelProblem(cfg: ConfigType<typeof lmConfig>): string | null {
+  const status = localModel?.status();
+  if (!status) return null;
+  if (status.state === 'error') return `The local model ${cfg.model} is unavailable: ${status.error}`;
+  if (!cfg.modelIsDefault || status.sizeBytes !== null) return null;
+  return (
+    `No language model is configured and the default local model is not available yet (${status.state}): ` +
+    `place ${status.file} (MODELS_DIR), set DSPY_MODEL=local/<file.gguf>, or set OPENAI_API_KEY ` +
+    `(and optionally OPENAI_BASE_URL and DSPY_MODEL) and restart.`
+  );
+}
+
+/**
+ * `DSPY_MODEL=local/<file.gguf>` or `local/hf:<owner>/<repo>/<file>`: the in-process node-llama-cpp model, loaded
+ * (and for the default, downloaded) in the background so startup never waits for it or fails on it.
+ */
+function createLocalProvider(cfg: ConfigType<typeof lmConfig>, spec: string): LMProvider {
+  const logger = new Logger('LocalModel');
+  const provider = new LocalProvider({
+    spec,
+    modelsDir: cfg.modelsDir,
+    download: cfg.localDownload,
+    sequences: cfg.localSequences,
+    contextSize: cfg.localContextSize,
+    maxFieldChars: cfg.localMaxFieldChars,
+    threads: cfg.localThreads || undefined,
+    log: (m) => logger.log(m),
+  });
+  localModel = provider;
+  logger.log(
+    `serving ${cfg.model} (${cfg.modelIsDefault ? 'default: no OPENAI_API_KEY, OPENAI_BASE_URL or DSPY_MODEL set' : 'DSPY_MODEL'})`,
+  );
+  provider
+    .load()
+    .catch((error: unknown) => logger.error(error instanceof Error ? error.message : String(error)));
+  return provider;
+}
+
 export const lmClientProvider: Provider = {
   provide: LM_CLIENT,
-  inject: [lmConfig.KEY, MetricsService, LM_CACHE],
-  useFactory: (cfg: ConfigType<typeof lmConfig>, metrics: MetricsService, cache: LMCache | null): LM =>
+  inject: [lmConfig.KEY, MetricsService, LM_CACHE, reliabilityConfig.KEY],
+  useFactory: (
+    cfg: ConfigType<typeof lmConfig>,
+    metrics: MetricsService,
+    cache: LMCache | null,
+    reliability: ConfigType<typeof reliabilityConfig>,
+  ): LM =>
     new LM(cfg.model, {
       // null (every tier off) disables caching; undefined would fall back to the runtime's default memory cache.
       cacheStore: cache ?? null,
-      provider: new OpenAIProvider({
-        apiKey: cfg.apiKey ?? (cfg.baseUrl ? 'not-needed' : undefined),
-        baseURL: cfg.baseUrl,
-        timeoutMs: cfg.timeoutMs,
-        maxRetries: cfg.maxRetries,
-      }),
+      // Reliability (issue 7): one circuit breaker per upstream; it adds no retries (the SDK's are the only layer).
+      provider: new CircuitBreakerProvider(
+        localModelSpec(cfg.model) !== null
+          ? createLocalProvider(cfg, localModelSpec(cfg.model) as string)
+          : new OpenAIProvider({
+              apiKey: cfg.apiKey ?? (cfg.baseUrl ? 'not-needed' : undefined),
+              baseURL: cfg.baseUrl,
+              timeoutMs: cfg.timeoutMs,
+              maxRetries: cfg.maxRetries,
+            }),
+        { failureThreshold: reliability.circuitFailureThreshold, openMs: reliability.circuitOpenMs },
+      ),
       temperature: cfg.temperature,
       maxTokens: cfg.maxTokens,
       numRetries: cfg.maxRetries,

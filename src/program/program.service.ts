@@ -51,7 +51,10 @@ const PREDICT_NAME = 'predict.predict';
 @Injectable()
 export class ProgramService implements ProgramStatusProvider {
   private readonly prices: Record<string, ModelPrice>;
-  private readonly problem: string | null;
+  /** Re-read per request: a local model can become available (downloaded) or fail after startup. */
+  private get problem(): string | null {
+    return lmProblem(this.lmCfg);
+  }
 
   constructor(
     @Inject(LM_CLIENT) private readonly lm: LM,
@@ -61,7 +64,6 @@ export class ProgramService implements ProgramStatusProvider {
     private readonly metrics: MetricsService,
   ) {
     this.prices = parsePrices(lmCfg.pricesJson);
-    this.problem = lmProblem(lmCfg);
   }
 
   status(): ProgramStatus {

@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import type { Observable } from 'rxjs';
 import { describeError } from '../common/errors/error-table';
+import { ServiceDrainingError } from '../common/errors/service-errors';
 
 /**
  * Writes an event Observable as Server-Sent Events in the seed's shape: `data: {json}` per event, then
@@ -9,7 +10,12 @@ import { describeError } from '../common/errors/error-table';
  * Retry-After; a failure after it is an `error` event then `[DONE]`. Comment heartbeats keep idle proxies from
  * closing the stream; a client that disconnects unsubscribes, which aborts the upstream call.
  */
-export function writeSse(res: Response, events: Observable<object>, heartbeatMs: number): Promise<void> {
+export function writeSse(
+  res: Response,
+  events: Observable<object>,
+  heartbeatMs: number,
+  drain?: AbortSignal,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let started = false;
     let finished = false;
@@ -54,7 +60,18 @@ export function writeSse(res: Response, events: Observable<object>, heartbeatMs:
       },
       complete: () => finish(''),
     });
+    // Shutdown's grace period is over: stop the work and tell the client to retry elsewhere, not cut the socket.
+    const onDrain = () => {
+      if (finished) return;
+      subscription.unsubscribe();
+      const { code, detail, status, retryAfter } = describeError(new ServiceDrainingError(1));
+      const event = { type: 'error', code, detail, status, retryable: true, retry_after: retryAfter };
+      finish(`data: ${JSON.stringify(event)}\n\n`);
+    };
+    if (drain?.aborted) onDrain();
+    else drain?.addEventListener('abort', onDrain, { once: true });
     res.on('close', () => {
+      drain?.removeEventListener('abort', onDrain);
       // The client left before the end: stop the work (and the upstream call) behind the stream.
       if (!finished) {
         finished = true;

@@ -21,6 +21,8 @@ const BASE_ENV: Record<string, string> = {
   LOG_LEVEL: 'silent',
   // Suites opt into the disk and Redis tiers (with their own directory / namespace) where they test them.
   CACHE_DISK_ENABLED: 'false',
+  // Suites that test the circuit breaker turn it on; elsewhere a run of upstream failures must stay 502s.
+  CIRCUIT_FAILURE_THRESHOLD: '0',
 };
 
 const MANAGED = [
@@ -45,6 +47,25 @@ const MANAGED = [
   'REDIS_URL',
   'REDIS_CONNECT_TIMEOUT_MS',
   'REDIS_COMMAND_TIMEOUT_MS',
+  'MODELS_DIR',
+  'LOCAL_MODEL_DOWNLOAD',
+  'LOCAL_SEQUENCES',
+  'LOCAL_CONTEXT_SIZE',
+  'LOCAL_MAX_FIELD_CHARS',
+  'LOCAL_THREADS',
+  'API_KEYS',
+  'METRICS_REQUIRE_KEY',
+  'CORS_ORIGINS',
+  'CORS_CREDENTIALS',
+  'RATE_LIMIT',
+  'RATE_LIMIT_TTL_MS',
+  'TRUST_PROXY_HOPS',
+  'MAX_CONCURRENT_PREDICTIONS',
+  'PREDICTION_QUEUE_SIZE',
+  'PREDICTION_QUEUE_TIMEOUT_MS',
+  'OVERLOAD_RETRY_AFTER_S',
+  'SHUTDOWN_GRACE_MS',
+  'CIRCUIT_OPEN_MS',
 ];
 
 /**

@@ -35,9 +35,12 @@ import {
   PROBLEM_TYPE_BASE,
 } from './error-table';
 import {
+  ApiKeyRequiredError,
   BatchTooLargeError,
   LMUnavailableError,
+  RateLimitedError,
   RequestValidationError,
+  ServiceDrainingError,
   ServiceUnavailableError,
   StreamingDisabledError,
   UnsupportedMediaTypeError,
@@ -99,6 +102,9 @@ describe('describeError', () => {
     ['NoLMConfiguredError', new NoLMConfiguredError(), 503, 'lm_not_configured'],
     ['LMUnavailableError', new LMUnavailableError(), 503, 'lm_not_configured'],
     ['ServiceUnavailableError', new ServiceUnavailableError('draining', 3), 503, 'service_unavailable'],
+    ['ServiceDrainingError', new ServiceDrainingError(3), 503, 'service_draining'],
+    ['ApiKeyRequiredError', new ApiKeyRequiredError(false), 401, 'api_key_invalid'],
+    ['RateLimitedError', new RateLimitedError(4), 429, 'rate_limited'],
     ['StreamingDisabledError', new StreamingDisabledError(), 404, 'streaming_disabled'],
     ['BatchTooLargeError', new BatchTooLargeError(10), 422, 'batch_too_large'],
     ['RequestValidationError', new RequestValidationError([]), 422, 'validation_failed'],
@@ -146,6 +152,12 @@ describe('describeError', () => {
       detail: 'The service is draining.',
       retryAfter: 12,
     });
+  });
+
+  it('gives rate-limited, draining and circuit-open answers an integer Retry-After', () => {
+    expect(describeError(new RateLimitedError(4)).retryAfter).toBe(4);
+    expect(describeError(new ServiceDrainingError(2)).retryAfter).toBe(2);
+    expect(describeError(new ApiKeyRequiredError(true)).retryAfter).toBeUndefined();
   });
 
   it('sets Retry-After only where the table says', () => {

@@ -22,13 +22,47 @@ export abstract class ServiceError extends Error {
 
 /** The service cannot take the request now (saturated, draining, upstream circuit open); the client may retry. */
 export class ServiceUnavailableError extends ServiceError {
-  readonly code = 'service_unavailable';
+  readonly code: string = 'service_unavailable';
 
   constructor(
     detail: string,
     readonly retryAfterSeconds: number,
   ) {
     super(detail);
+  }
+}
+
+/** The instance is shutting down: it takes no new predictions, and ends streams still open at the deadline. */
+export class ServiceDrainingError extends ServiceUnavailableError {
+  override readonly code = 'service_draining';
+
+  constructor(retryAfterSeconds: number) {
+    super(
+      'The service instance is shutting down; retry the request (another instance will take it).',
+      retryAfterSeconds,
+    );
+  }
+}
+
+/** API keys are configured and the request carried none, or a wrong one. The key itself is never echoed. */
+export class ApiKeyRequiredError extends ServiceError {
+  readonly code = 'api_key_invalid';
+
+  constructor(readonly presented: boolean) {
+    super(
+      presented
+        ? 'The API key is not valid.'
+        : 'An API key is required: send Authorization: Bearer <key> or x-api-key: <key>.',
+    );
+  }
+}
+
+/** This client (API key or address) sent more requests than RATE_LIMIT allows per window. */
+export class RateLimitedError extends ServiceError {
+  readonly code = 'rate_limited';
+
+  constructor(readonly retryAfterSeconds: number) {
+    super(`Too many requests; retry after ${retryAfterSeconds} s.`);
   }
 }
 
