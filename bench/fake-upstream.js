@@ -5,25 +5,11 @@
  * comparable across processes), keyed by the question, and hands those to the parent on {type:'ttft-marks'}.
  */
 'use strict';
-const Module = require('node:module');
 const path = require('node:path');
 const http = require('node:http');
 const { performance } = require('node:perf_hooks');
-const { transformFileSync } = require('@swc/core');
 
-function loadTs(file) {
-  const { code } = transformFileSync(file, {
-    jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
-    module: { type: 'commonjs' },
-    sourceMaps: false,
-    swcrc: false,
-  });
-  const mod = new Module(file, module);
-  mod.filename = file;
-  mod.paths = Module._nodeModulePaths(path.dirname(file));
-  mod._compile(code, file);
-  return mod.exports;
-}
+const { loadTs } = require('../scripts/load-ts');
 
 const now = () => performance.timeOrigin + performance.now();
 const ANSWER_HEADER = '[[ ## answer ## ]]';

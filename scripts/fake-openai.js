@@ -9,23 +9,9 @@
  */
 'use strict';
 
-const Module = require('node:module');
 const path = require('node:path');
-const { transformFileSync } = require('@swc/core');
 
-function loadTs(file) {
-  const { code } = transformFileSync(file, {
-    jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
-    module: { type: 'commonjs' },
-    sourceMaps: false,
-    swcrc: false,
-  });
-  const mod = new Module(file, module);
-  mod.filename = file;
-  mod.paths = Module._nodeModulePaths(path.dirname(file));
-  mod._compile(code, file);
-  return mod.exports;
-}
+const { loadTs } = require('./load-ts');
 
 async function main() {
   const args = process.argv.slice(2);
