@@ -46,7 +46,8 @@ export function canonicalJson(value: unknown): string {
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)
       .filter(([, v]) => v !== undefined)
-      // orjson sorts by the UTF-8 bytes of the key, which code-point order matches.
+      // orjson sorts by the keys' UTF-8 bytes; UTF-16 order agrees except between astral characters and
+      // U+E000–U+FFFF, which request keys (ASCII parameter names) never contain.
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
