@@ -41,6 +41,7 @@ describeIfModel('local model (node-llama-cpp, DSPY_MODEL=local/…)', () => {
   let child: ChildProcess;
   let url: string;
   let output = '';
+  const readinessWhileLoading: { state: string; status: number }[] = [];
 
   beforeAll(async () => {
     if (!existsSync(join(ROOT, 'dist', 'main.js'))) {
@@ -70,7 +71,10 @@ describeIfModel('local model (node-llama-cpp, DSPY_MODEL=local/…)', () => {
     for (;;) {
       try {
         const res = await request(url).get('/health');
-        if (res.body?.dependencies?.local_model?.state === 'loaded') break;
+        const state = res.body?.dependencies?.local_model?.state as string | undefined;
+        const ready = await request(url).get('/health/ready');
+        readinessWhileLoading.push({ state: state ?? 'unknown', status: ready.status });
+        if (state === 'loaded') break;
       } catch {
         // not listening yet
       }
@@ -85,6 +89,12 @@ describeIfModel('local model (node-llama-cpp, DSPY_MODEL=local/…)', () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
+  });
+
+  it('is not ready until the model is loaded, then ready', async () => {
+    const early = readinessWhileLoading.filter((o) => o.state !== 'loaded');
+    expect(early.every((o) => o.status === 503)).toBe(true);
+    await request(url).get('/health/ready').expect(200);
   });
 
   it('/health reports the local model: file, size and load state', async () => {

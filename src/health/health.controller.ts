@@ -2,6 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { HealthService, type HealthSummary } from './health.service';
+import { LocalModelHealthIndicator } from './indicators/local-model.health';
 import { ReadinessHealthIndicator } from './indicators/readiness.health';
 
 const SUMMARY_EXAMPLE: HealthSummary = {
@@ -21,6 +22,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly summaryService: HealthService,
     private readonly readiness: ReadinessHealthIndicator,
+    private readonly localModel: LocalModelHealthIndicator,
   ) {}
 
   @Get()
@@ -41,11 +43,15 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Readiness: 503 while starting and while draining for shutdown. */
+  /**
+   * Readiness: 503 while starting and while draining for shutdown, and — when the service runs an in-process
+   * local model — until that model is loaded, so no traffic is routed to a replica that can only answer 503.
+   */
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness probe (503 during startup and drain)' })
+  @ApiOperation({ summary: 'Readiness probe (503 during startup, drain, and while a local model loads)' })
   ready() {
-    return this.health.check([() => this.readiness.isHealthy()]);
+    const local = this.localModel.isHealthy();
+    return this.health.check([() => this.readiness.isHealthy(), ...(local ? [() => local] : [])]);
   }
 }
