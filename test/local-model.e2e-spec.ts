@@ -7,14 +7,16 @@
  * Generations are kept short (LOCAL_MAX_FIELD_CHARS) and few; with one thread each takes well under a second here.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
 import { expectDoneLast, parseSse } from './support/http';
 
-const MODEL = '/work/shared/models/llama-2-tiny-random.gguf';
 const ROOT = join(__dirname, '..');
+/** The tiny random-weight test model of the shared folder beside the repository (never copied into it). */
+const MODEL = join(ROOT, '..', 'shared', 'models', 'llama-2-tiny-random.gguf');
 const FIELDS = ['reasoning', 'answer', 'key_concepts', 'question_type'];
 const MAX_CHARS = 24;
 const SLOW = 60_000;
@@ -154,6 +156,29 @@ describeIfModel('local model (node-llama-cpp, DSPY_MODEL=local/…)', () => {
         expect(item.error).toBeNull();
         expectQaFields(item);
       }
+    },
+    SLOW * 2,
+  );
+
+  it(
+    '`npm run optimize` runs a small budgeted optimization against the local model',
+    async () => {
+      const out = join(mkdtempSync(join(tmpdir(), 'local-opt-')), 'state.json');
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        DSPY_MODEL: `local/${MODEL}`,
+        LOCAL_MAX_FIELD_CHARS: String(MAX_CHARS),
+      };
+      delete env.OPENAI_API_KEY;
+      delete env.OPENAI_BASE_URL;
+      const report = execFileSync(
+        process.execPath,
+        ['dist/cli/optimize.js', '--max-calls', '20', '--seed', '1', '--out', out],
+        { cwd: ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      expect(report).toMatch(/LM calls\s+20 /);
+      const saved = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
+      expect(Object.keys(saved)).toEqual(['predict.predict', 'metadata']);
     },
     SLOW * 2,
   );
