@@ -1,11 +1,12 @@
 import { Logger, Provider } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { LM, LMCache, LMProvider, OpenAIProvider } from '../dspy';
+import { LM, LMCache, LMProvider } from '../dspy';
 import { LocalProvider, localModelSpec } from '../dspy/clients/local-provider';
 import { LM_CACHE } from '../cache/cache.constants';
 import { lmConfig } from '../config/lm.config';
 import { programConfig } from '../config/program.config';
 import { MetricsService } from '../metrics/metrics.service';
+import { createLmProvider } from './lm-provider.factory';
 import { QAProgram } from './qa.program';
 // Reliability (issue 7): the circuit breaker wraps whichever provider is selected below.
 import { reliabilityConfig } from '../config/reliability.config';
@@ -42,21 +43,13 @@ function localModelProblem(cfg: ConfigType<typeof lmConfig>): string | null {
 }
 
 /**
- * `DSPY_MODEL=local/<file.gguf>` or `local/hf:<owner>/<repo>/<file>`: the in-process node-llama-cpp model, loaded
- * (and for the default, downloaded) in the background so startup never waits for it or fails on it.
+ * The upstream for DSPY_MODEL. A local model is remembered for /health and loaded (for the default, downloaded) in
+ * the background, so startup never waits for it or fails on it.
  */
-function createLocalProvider(cfg: ConfigType<typeof lmConfig>, spec: string): LMProvider {
+function createProvider(cfg: ConfigType<typeof lmConfig>): LMProvider {
   const logger = new Logger('LocalModel');
-  const provider = new LocalProvider({
-    spec,
-    modelsDir: cfg.modelsDir,
-    download: cfg.localDownload,
-    sequences: cfg.localSequences,
-    contextSize: cfg.localContextSize,
-    maxFieldChars: cfg.localMaxFieldChars,
-    threads: cfg.localThreads || undefined,
-    log: (m) => logger.log(m),
-  });
+  const provider = createLmProvider(cfg, (m) => logger.log(m));
+  if (!(provider instanceof LocalProvider)) return provider;
   localModel = provider;
   logger.log(
     `serving ${cfg.model} (${cfg.modelIsDefault ? 'default: no OPENAI_API_KEY, OPENAI_BASE_URL or DSPY_MODEL set' : 'DSPY_MODEL'})`,
@@ -80,17 +73,10 @@ export const lmClientProvider: Provider = {
       // null (every tier off) disables caching; undefined would fall back to the runtime's default memory cache.
       cacheStore: cache ?? null,
       // Reliability (issue 7): one circuit breaker per upstream; it adds no retries (the SDK's are the only layer).
-      provider: new CircuitBreakerProvider(
-        localModelSpec(cfg.model) !== null
-          ? createLocalProvider(cfg, localModelSpec(cfg.model) as string)
-          : new OpenAIProvider({
-              apiKey: cfg.apiKey ?? (cfg.baseUrl ? 'not-needed' : undefined),
-              baseURL: cfg.baseUrl,
-              timeoutMs: cfg.timeoutMs,
-              maxRetries: cfg.maxRetries,
-            }),
-        { failureThreshold: reliability.circuitFailureThreshold, openMs: reliability.circuitOpenMs },
-      ),
+      provider: new CircuitBreakerProvider(createProvider(cfg), {
+        failureThreshold: reliability.circuitFailureThreshold,
+        openMs: reliability.circuitOpenMs,
+      }),
       temperature: cfg.temperature,
       maxTokens: cfg.maxTokens,
       numRetries: cfg.maxRetries,

@@ -1,8 +1,9 @@
 /** The LM of the commands, from the same environment variables as the service (src/config/lm.config.ts). */
-import { LM, MemoryLMCache, OpenAIProvider, type Usage } from '../../dspy';
-import { LocalProvider } from '../../dspy/clients/local-provider';
+import { LM, MemoryLMCache, type Usage } from '../../dspy';
+import { localModelSpec } from '../../dspy/clients/local-provider';
 import { lmConfig, type LmConfig } from '../../config/lm.config';
 import { costOf, parsePrices } from '../../program/cost';
+import { createLmProvider } from '../../program/lm-provider.factory';
 
 export class CliConfigError extends Error {
   constructor(message: string) {
@@ -19,7 +20,7 @@ export function readLmConfig(): LmConfig {
   } catch (error) {
     throw new CliConfigError((error as Error).message);
   }
-  if (!cfg.apiKey && !cfg.baseUrl && !cfg.model.startsWith('local/')) {
+  if (!cfg.apiKey && !cfg.baseUrl && localModelSpec(cfg.model) === null) {
     throw new CliConfigError(
       'No language model is configured: set OPENAI_API_KEY (and optionally OPENAI_BASE_URL and DSPY_MODEL).',
     );
@@ -43,23 +44,8 @@ export function priceFunction(cfg: LmConfig): (model: string, usage: Usage) => n
  * free, as with DSPy's cache, and two runs with the same answers make the same calls.
  */
 export function createLm(cfg: LmConfig): LM {
-  // DSPY_MODEL=local/…: the same in-process node-llama-cpp model the service can serve, loaded on first call.
-  const provider = cfg.model.startsWith('local/')
-    ? new LocalProvider({
-        spec: cfg.model.slice('local/'.length),
-        modelsDir: cfg.modelsDir,
-        download: cfg.localDownload,
-        sequences: cfg.localSequences,
-        contextSize: cfg.localContextSize,
-        maxFieldChars: cfg.localMaxFieldChars,
-        threads: cfg.localThreads || undefined,
-      })
-    : new OpenAIProvider({
-        apiKey: cfg.apiKey ?? (cfg.baseUrl ? 'not-needed' : undefined),
-        baseURL: cfg.baseUrl,
-        timeoutMs: cfg.timeoutMs,
-        maxRetries: cfg.maxRetries,
-      });
+  // DSPY_MODEL=local/…: the same in-process model the service can serve, loaded on first call.
+  const provider = createLmProvider(cfg);
   return new LM(cfg.model, {
     provider,
     temperature: cfg.temperature,
