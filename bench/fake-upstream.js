@@ -14,6 +14,7 @@ const { loadTs } = require('../scripts/load-ts');
 const now = () => performance.timeOrigin + performance.now();
 const ANSWER_HEADER = '[[ ## answer ## ]]';
 let marking = false;
+let pace = 0; // ms before each streamed delta (set over IPC by bench/run.js)
 let marks = new Map(); // question -> epoch ms of the first answer content chunk
 const tracked = new WeakMap(); // ServerResponse -> { question, content, done }
 
@@ -53,11 +54,18 @@ async function main() {
   );
   const fake = await startFakeOpenAI({
     record: false,
-    responder: (request) => ({ text: dspyCompletionText(request.body) }),
+    // `pace` (ms before each streamed delta) imitates a model generating tokens; 0 streams as fast as possible.
+    responder: (request) => ({
+      text: dspyCompletionText(request.body),
+      ...(pace > 0 && request.body?.stream === true && { chunkDelayMs: pace }),
+    }),
   });
   process.send({ type: 'ready', url: fake.url });
   process.on('message', (msg) => {
-    if (msg?.type === 'ttft-start') {
+    if (msg?.type === 'pace') {
+      pace = Number(msg.ms) || 0;
+      process.send({ type: 'pace', id: msg.id });
+    } else if (msg?.type === 'ttft-start') {
       marks = new Map();
       marking = true;
     } else if (msg?.type === 'ttft-marks') {

@@ -1,8 +1,8 @@
 /**
  * The two floors of `npm run bench`: a bare NestJS 11 app (Express, default JSON body parser, no logger) with
  *   POST /constant  -> a constant JSON object
- *   POST /upstream  -> one chat completion through the same `openai` SDK client the service uses (global fetch),
- *                      returning its text.
+ *   POST /upstream  -> one chat completion through the same `openai` SDK and HTTP client the service uses
+ *                      (undici's fetch over a pooled keep-alive Agent), returning its text.
  * Plain JS with the decorators applied by hand, so it needs no build. Env: PORT, OPENAI_BASE_URL.
  */
 'use strict';
@@ -11,7 +11,17 @@ const { Body, Controller, HttpCode, Module, Post } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
 const OpenAI = require('openai').default;
 
-const client = new OpenAI({ apiKey: 'bench', baseURL: process.env.OPENAI_BASE_URL, maxRetries: 0 });
+const undici = require('undici');
+
+// The same HTTP client as the service's OpenAIProvider: undici's fetch over one pooled keep-alive Agent.
+const client = new OpenAI({
+  apiKey: 'bench',
+  baseURL: process.env.OPENAI_BASE_URL,
+  maxRetries: 0,
+  fetch: undici.fetch,
+  fetchOptions: { dispatcher: new undici.Agent({ connect: { timeout: 10_000 }, headersTimeout: 0, bodyTimeout: 0 }) },
+  logLevel: 'off',
+});
 
 class FloorController {
   constant() {

@@ -1,7 +1,7 @@
 import { MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import type { ConfigType } from '@nestjs/config';
-import { APP_FILTER, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { LmCacheModule } from './cache/cache.module';
 import { ProblemDetailsFilter } from './common/filters/problem-details.filter';
@@ -16,7 +16,6 @@ import { programConfig } from './config/program.config';
 import { reliabilityConfig } from './config/reliability.config';
 import { securityConfig } from './config/security.config';
 import { HealthModule } from './health/health.module';
-import { HttpMetricsInterceptor } from './metrics/http-metrics.interceptor';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProgramModule } from './program/program.module';
 import { SecurityModule } from './security/security.module';
@@ -50,7 +49,6 @@ import { SecurityModule } from './security/security.module';
   providers: [
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },
     { provide: APP_PIPE, useFactory: createValidationPipe },
-    { provide: APP_INTERCEPTOR, useExisting: HttpMetricsInterceptor },
   ],
 })
 export class AppModule implements NestModule {

@@ -3,6 +3,9 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ConfigService } from '@nestjs/config';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
+import type { Server } from 'node:http';
+import { answerClientError } from './common/http/client-error';
+import { requestIdOf } from './common/logging/logger.config';
 import type { SecurityConfig } from './config/security.config';
 import { ProblemDto } from './program/dto/problem.dto';
 
@@ -23,6 +26,16 @@ export interface SetupOptions {
 export function setupApp(app: INestApplication, options: SetupOptions): INestApplication {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
+  // Requests Node's parser refuses (e.g. a GET question past the 16 KiB header limit) get problem+json too.
+  (app.getHttpServer() as Server).on('clientError', answerClientError);
+  // The request id on every response, /docs included (mounted below, before Nest's middleware and pino-http,
+  // which reuses this id).
+  express.use(
+    (req: Parameters<typeof requestIdOf>[0], res: Parameters<typeof requestIdOf>[1], next: () => void) => {
+      requestIdOf(req, res);
+      next();
+    },
+  );
   const security = app.get(ConfigService).getOrThrow<SecurityConfig>('security');
   if (security.trustProxy > 0) express.set('trust proxy', security.trustProxy);
   // Helmet's defaults, with a CSP Swagger UI at /docs works under (its script and CSS are served from 'self',

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { ProgramService } from '../src/program/program.service';
 import type { FakeAction } from './support/fake-openai';
 import { expectDoneLast, expectProblem, parseSse } from './support/http';
 import { uniqueQuestion } from './support/qa';
@@ -229,13 +230,22 @@ describe('error responses (application/problem+json)', () => {
     });
     afterAll(() => defaults.close());
 
-    it('500 with a generic detail, and nothing of the error itself, for an unexpected failure', async () => {
-      // Nesting deep enough to overflow the stack while the body is transformed: an error no table row knows.
+    it('422, not a stack overflow, for a body nested deeper than any valid one', async () => {
       const deep = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
       const res = await request(defaults.server)
         .post('/predict')
         .set('Content-Type', 'application/json')
         .send(`{"question": "What is AI?", "nested": ${deep}}`);
+      expectProblem(res, 422, 'validation_failed');
+      expect(defaults.upstream.calls).toBe(0);
+    });
+
+    it('500 with a generic detail, and nothing of the error itself, for an unexpected failure', async () => {
+      // A bug no table row knows (no request can cause one any more, so the service is made to throw).
+      jest
+        .spyOn(defaults.app.get(ProgramService), 'predict')
+        .mockRejectedValueOnce(new RangeError('Maximum call stack size exceeded in secret internals'));
+      const res = await request(defaults.server).post('/predict').send({ question: 'What is AI?' });
       const problem = expectProblem(res, 500, 'internal_error');
       expect(problem).toEqual({
         type: 'https://errors.dspy-nest-api.dev/internal_error',
@@ -245,7 +255,7 @@ describe('error responses (application/problem+json)', () => {
         code: 'internal_error',
         request_id: res.headers['x-request-id'],
       });
-      expect(res.text).not.toMatch(/RangeError|call stack/i);
+      expect(res.text).not.toMatch(/RangeError|call stack|secret internals/i);
       expect(defaults.upstream.calls).toBe(0);
     });
   });
@@ -287,6 +297,7 @@ describe('error responses (application/problem+json)', () => {
       expect(sse.events.at(-1)).toEqual({
         type: 'error',
         code: 'lm_timeout',
+        retryable: true,
         detail: 'The language model provider did not answer in time.',
         status: 504,
       });

@@ -25,7 +25,13 @@ function keyvOver(store: ConstructorParameters<typeof Keyv>[0], ttlMs: number | 
  * out its objects without cloning: the tiered cache already copies every value in and out.
  */
 export function memoryTier(options: { maxEntries: number; ttlMs?: number }): CacheTier {
-  const adapter = new KeyvCacheableMemory({ lruSize: options.maxEntries, useClone: false, stats: true });
+  const adapter = new KeyvCacheableMemory({
+    lruSize: options.maxEntries,
+    useClone: false,
+    stats: true,
+    // One shard: the keys are sha256 already, and hashing each one to pick a shard costs more than it saves.
+    storeHashSize: 1,
+  });
   const keyv = keyvOver(adapter, options.ttlMs);
   // In-process: no JSON round trip (the tiered cache copies values in and out itself).
   keyv.serialize = undefined;

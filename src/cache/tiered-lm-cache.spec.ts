@@ -141,14 +141,18 @@ describe('TieredLMCache', () => {
     expect(stats.tiers[1].bytes).toBeGreaterThan(0);
   });
 
-  it('hands out copies: mutating an answer does not change the cache', async () => {
+  it('copies on put and hands out frozen answers: a caller cannot change the cache', async () => {
     const c = cache([memoryTier({ maxEntries: 10 })]);
     const value = completion('original');
     await c.put('k', value);
     value.outputs[0] = 'changed by the caller after put';
     const hit = await c.get('k');
-    hit!.outputs[0] = 'changed by the caller after get';
-    (hit!.usage as Record<string, unknown>).total_tokens = 0;
+    expect(() => {
+      hit!.outputs[0] = 'changed by the caller after get';
+    }).toThrow(TypeError);
+    expect(() => {
+      (hit!.usage as Record<string, unknown>).total_tokens = 0;
+    }).toThrow(TypeError);
     expect(await c.get('k')).toEqual(completion('original'));
   });
 

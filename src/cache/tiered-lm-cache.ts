@@ -58,7 +58,8 @@ interface LogState {
  * a write goes to every tier at once. A tier that throws or exceeds its time budget counts as an error and is
  * treated as a miss or a dropped write: `get` and `put` never reject, so a sick tier never fails a request.
  *
- * Values are copied on the way in and the way out (DSPy deep-copies every hit), so a caller mutating an answer cannot
+ * Values are copied once on the way in and deep-frozen (DSPy deep-copies every hit; freezing gives the same guarantee
+ * without a copy per hit, the hot path of a cached answer), so a caller mutating an answer cannot
  * change what the cache holds.
  */
 export class TieredLMCache implements LMCache {
@@ -128,6 +129,8 @@ export class TieredLMCache implements LMCache {
         this.logFailure(tier.name, 'read', new Error('the stored value is not a cached completion'));
         continue;
       }
+      // Memory holds frozen values already; a value read from disk or Redis is a fresh object, frozen here.
+      deepFreeze(value);
       counters.hits += 1;
       this.hits += 1;
       this.report(tier.name, 'hit');
@@ -135,7 +138,7 @@ export class TieredLMCache implements LMCache {
         const remaining = typeof raw?.expires === 'number' ? raw.expires - Date.now() : undefined;
         if (remaining === undefined || remaining > 0) await this.write(0, i, key, value, remaining);
       }
-      return structuredClone(value);
+      return value;
     }
     this.misses += 1;
     return undefined;
@@ -144,7 +147,7 @@ export class TieredLMCache implements LMCache {
   async put(key: string, value: CachedCompletion): Promise<void> {
     let copy: CachedCompletion;
     try {
-      copy = structuredClone(value);
+      copy = deepFreeze(structuredClone(value));
     } catch (error: unknown) {
       this.logFailure('memory', 'write', error);
       return;
@@ -206,10 +209,9 @@ export class TieredLMCache implements LMCache {
     for (let i = from; i < to; i++) {
       const tier = this.tiers[i];
       const counters = this.counters[i];
-      // Promotions and puts into separate tiers must not share one object (memory keeps it by reference).
-      const stored = i === from ? value : structuredClone(value);
+      // Values are frozen, so tiers may share one: memory keeps it by reference, the others serialize it.
       writes.push(
-        withTimeout(tier.keyv.set(key, stored, ttlMs), tier.timeoutMs, `cache tier ${tier.name} set`).then(
+        withTimeout(tier.keyv.set(key, value, ttlMs), tier.timeoutMs, `cache tier ${tier.name} set`).then(
           (ok) => {
             if (ok !== false) counters.writes += 1;
           },
@@ -249,6 +251,13 @@ export class TieredLMCache implements LMCache {
       )}${suppressed > 0 ? ` (${suppressed} more since the last report)` : ''}`,
     );
   }
+}
+
+/** Freezes `value` and everything reachable from it; a frozen object is taken as already done. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  for (const child of Object.values(value)) deepFreeze(child);
+  return Object.freeze(value);
 }
 
 function safeSize(tier: CacheTier): TierSize {

@@ -8,6 +8,8 @@ export const lmConfig = registerAs('lm', () => {
   const apiKey = env.optionalString('OPENAI_API_KEY');
   const baseUrl = env.optionalString('OPENAI_BASE_URL');
   const explicitModel = env.optionalString('DSPY_MODEL');
+  /** Per attempt, the whole exchange: a completion until its last byte, a stream until its headers. */
+  const timeoutMs = env.int('LM_TIMEOUT_MS', 60_000, { min: 100 });
   return {
     // With no endpoint and no DSPY_MODEL, the embedded local model is the default.
     model: explicitModel ?? (apiKey || baseUrl ? 'openai/gpt-4o-mini' : DEFAULT_LOCAL_MODEL),
@@ -17,7 +19,19 @@ export const lmConfig = registerAs('lm', () => {
     baseUrl,
     temperature: env.number('LM_TEMPERATURE', null, { min: 0, max: 2 }),
     maxTokens: env.number('LM_MAX_TOKENS', null, { min: 1 }),
-    timeoutMs: env.int('LM_TIMEOUT_MS', 60_000, { min: 100 }),
+    timeoutMs,
+    /** TCP/TLS connect of a new upstream connection (undici's own default). */
+    connectTimeoutMs: env.int('LM_CONNECT_TIMEOUT_MS', 10_000, { min: 100 }),
+    /** Streams, per attempt: from sending the request to its first content chunk; past it the stream fails. */
+    firstTokenTimeoutMs: env.int('LM_FIRST_TOKEN_TIMEOUT_MS', timeoutMs, { min: 100 }),
+    /** Streams: the longest silence between chunks once content flows. */
+    streamIdleTimeoutMs: env.int('LM_STREAM_IDLE_TIMEOUT_MS', timeoutMs, { min: 100 }),
+    /**
+     * One overall deadline per /predict, /predict/stream or /batch item: every SDK retry and adapter fallback call
+     * included. The default leaves room for one full attempt and a retry, and stays under the 100 s many proxies
+     * and CDNs give an origin.
+     */
+    requestDeadlineMs: env.int('REQUEST_DEADLINE_MS', 90_000, { min: 100 }),
     maxRetries: env.int('LM_MAX_RETRIES', 2, { min: 0, max: 10 }),
     /** Whether the endpoint accepts JSON-schema structured outputs (the JSON adapter's first fallback). */
     supportsResponseSchema: env.bool('LM_SUPPORTS_RESPONSE_SCHEMA', true),

@@ -1,10 +1,8 @@
 import { Controller, Get, type INestApplication, Param, UnprocessableEntityException } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import type { App } from 'supertest/types';
 import { observabilityConfig } from '../config/observability.config';
-import { HttpMetricsInterceptor } from './http-metrics.interceptor';
 import { MetricsModule } from './metrics.module';
 import { MetricsService } from './metrics.service';
 
@@ -21,7 +19,6 @@ async function createApp(enableMetrics: boolean): Promise<INestApplication<App>>
   const moduleRef = await Test.createTestingModule({
     imports: [MetricsModule],
     controllers: [ThingsController],
-    providers: [{ provide: APP_INTERCEPTOR, useExisting: HttpMetricsInterceptor }],
   })
     .overrideProvider(observabilityConfig.KEY)
     .useValue({ enableMetrics, logLevel: 'info', logPrompts: false })

@@ -23,6 +23,14 @@ const SUMMARY_EXAMPLE: MetricsSummary = {
   cache_hits: 310,
   cache_hit_rate: 0.249,
   open_streams: 2,
+  reliability: {
+    shed: { queue_full: 12, queue_timeout: 3 },
+    refused_draining: 0,
+    in_flight: 7,
+    queued: 0,
+    circuit: { state: 'closed', state_value: 0, opened: 1, rejected: 40 },
+    client_disconnects: { predict: 4, stream: 19, batch: 0 },
+  },
 };
 
 const PROMETHEUS_EXAMPLE = [

@@ -41,6 +41,14 @@ describe('MetricsService', () => {
       cache_hits: 0,
       cache_hit_rate: 0,
       open_streams: 0,
+      reliability: {
+        shed: { queue_full: 0, queue_timeout: 0 },
+        refused_draining: 0,
+        in_flight: 0,
+        queued: 0,
+        circuit: { state: null, state_value: null, opened: 0, rejected: 0 },
+        client_disconnects: { predict: 0, stream: 0, batch: 0 },
+      },
     });
   });
 

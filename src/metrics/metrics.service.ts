@@ -5,11 +5,12 @@ import type { Usage } from '../dspy';
 import { isClusterWorker, requestClusterMetrics, serveWorkerMetrics } from './cluster-metrics';
 import { LatencyWindow } from './latency-window';
 import type { PredictionErrorRecord, PredictionRecord } from './metrics.types';
+import { ReliabilityMetrics } from './reliability-metrics';
 
 /** How many recent prediction latencies the quantiles are computed over. */
 export const LATENCY_WINDOW_SIZE = 10_000;
 
-export type LmCallOutcome = 'ok' | 'error' | 'cache_hit';
+export type LmCallOutcome = 'ok' | 'error' | 'cache_hit' | 'aborted';
 
 export interface ModelTokens {
   prompt_tokens: number;
@@ -77,6 +78,8 @@ const tokenCount = (usage: Usage, key: string): number => {
 export class MetricsService {
   /** A registry of its own (not prom-client's global one), so many apps can live in one process. */
   readonly registry = new Registry();
+  /** Load shedding, draining, circuit breaker and client disconnects (the `reliability` section). */
+  readonly reliability: ReliabilityMetrics;
 
   private readonly startedAt = process.hrtime.bigint();
   private readonly latencies: LatencyWindow;
@@ -164,6 +167,8 @@ export class MetricsService {
       help: 'Server-sent event streams currently open',
       registers,
     });
+    this.reliability = new ReliabilityMetrics(this.registry);
+    this.addSummarySection('reliability', () => this.reliability.summary());
     const shared = processMetrics();
     for (const { name } of shared.getMetricsAsArray()) {
       const metric = shared.getSingleMetric(name);
@@ -181,9 +186,16 @@ export class MetricsService {
     if (r.cached) this.cacheHits += 1;
     this.predictions.inc({ route: r.route, cached: String(r.cached) });
     this.predictionDuration.observe({ route: r.route }, latency);
+    this.recordUsage(r.usage, r.costUsd);
+  }
 
+  /**
+   * Tokens and cost billed by the upstream. Called for every prediction, and on its own for requests that failed
+   * or whose client left after some calls were billed: tokens spent are counted whether or not anyone got an answer.
+   */
+  recordUsage(usageByModel: Record<string, Usage>, costUsd: number | null): void {
     const tokensByModel: [string, number][] = [];
-    for (const [model, usage] of Object.entries(r.usage)) {
+    for (const [model, usage] of Object.entries(usageByModel)) {
       const prompt = tokenCount(usage, 'prompt_tokens');
       const completion = tokenCount(usage, 'completion_tokens');
       const t = this.tokens.get(model) ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
@@ -196,7 +208,7 @@ export class MetricsService {
       tokensByModel.push([model, prompt + completion]);
     }
 
-    const cost = r.costUsd;
+    const cost = costUsd;
     if (cost !== null && Number.isFinite(cost) && cost > 0) {
       this.costUsd += cost;
       this.attributeCost(cost, tokensByModel);

@@ -1,8 +1,17 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnModuleDestroy,
+  OnModuleInit,
+} from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { setMaxListeners } from 'node:events';
 import { ServiceDrainingError, ServiceUnavailableError } from '../common/errors/service-errors';
 import { reliabilityConfig } from '../config/reliability.config';
+import { MetricsService } from '../metrics/metrics.service';
+import { disconnectRouteOf } from './sse';
 
 /** Gives the slot back; calling it more than once is harmless. */
 export type Release = () => void;
@@ -21,9 +30,12 @@ interface Waiter {
  * On shutdown (Nest's destroy hook, the same moment readiness fails) new requests get 503 `service_draining`;
  * the before-shutdown hook then waits up to SHUTDOWN_GRACE_MS for in-flight requests and, when it expires, fires
  * `drainSignal`, which ends every stream still open with a retryable `error` event and `[DONE]`.
+ *
+ * Every refusal, and every client that disconnects while holding a slot (its work is aborted), is counted in the
+ * `reliability` metrics; the signal passed to `acquire` (from `clientSignal`) says which route it was.
  */
 @Injectable()
-export class AdmissionService implements OnModuleDestroy, BeforeApplicationShutdown {
+export class AdmissionService implements OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger(AdmissionService.name);
   private active = 0;
   private readonly queue: Waiter[] = [];
@@ -33,9 +45,16 @@ export class AdmissionService implements OnModuleDestroy, BeforeApplicationShutd
   /** Counters for tests and /metrics-style inspection. */
   readonly stats = { admitted: 0, queued: 0, shed: 0, drained: 0 };
 
-  constructor(@Inject(reliabilityConfig.KEY) private readonly cfg: ConfigType<typeof reliabilityConfig>) {
+  constructor(
+    @Inject(reliabilityConfig.KEY) private readonly cfg: ConfigType<typeof reliabilityConfig>,
+    private readonly metrics: MetricsService,
+  ) {
     // Every open stream listens on it.
     setMaxListeners(0, this.drainController.signal);
+  }
+
+  onModuleInit(): void {
+    this.metrics.reliability.watchAdmission(this);
   }
 
   /** Aborts when the grace period has expired: open streams end with the draining event. */
@@ -57,17 +76,17 @@ export class AdmissionService implements OnModuleDestroy, BeforeApplicationShutd
 
   /** A slot for one LM-backed request, or a ServiceUnavailableError (503) now or after the queue timeout. */
   acquire(signal?: AbortSignal): Promise<Release> {
-    if (this.draining) {
-      this.stats.drained++;
-      return Promise.reject(new ServiceDrainingError(this.cfg.overloadRetryAfterSeconds));
-    }
+    if (this.draining) return Promise.reject(this.drainingError());
+    // Gone already (e.g. while the rate limiter waited on Redis): no slot, no work, nobody to answer.
+    if (signal?.aborted) return Promise.reject(new ServiceUnavailableError('The client left.', 1));
     if (this.active < this.cfg.maxConcurrentPredictions) {
       this.active++;
       this.stats.admitted++;
-      return Promise.resolve(this.releaser());
+      return Promise.resolve(this.watchClient(this.releaser(), signal));
     }
     if (this.queue.length >= this.cfg.predictionQueueSize) {
       this.stats.shed++;
+      this.metrics.reliability.shed('queue_full');
       return Promise.reject(this.overloaded());
     }
     this.stats.queued++;
@@ -82,7 +101,7 @@ export class AdmissionService implements OnModuleDestroy, BeforeApplicationShutd
         grant: () => {
           leave();
           this.stats.admitted++;
-          resolve(this.releaser());
+          resolve(this.watchClient(this.releaser(), signal));
         },
         refuse: (error) => {
           leave();
@@ -91,6 +110,7 @@ export class AdmissionService implements OnModuleDestroy, BeforeApplicationShutd
       };
       const timer = setTimeout(() => {
         this.stats.shed++;
+        this.metrics.reliability.shed('queue_timeout');
         waiter.refuse(this.overloaded());
       }, this.cfg.predictionQueueTimeoutMs);
       const onAbort = () => waiter.refuse(new ServiceUnavailableError('The client left while queued.', 1));
@@ -103,8 +123,7 @@ export class AdmissionService implements OnModuleDestroy, BeforeApplicationShutd
   onModuleDestroy(): void {
     if (this.draining) return;
     this.draining = true;
-    for (const waiter of [...this.queue])
-      waiter.refuse(new ServiceDrainingError(this.cfg.overloadRetryAfterSeconds));
+    for (const waiter of [...this.queue]) waiter.refuse(this.drainingError());
   }
 
   /** Waits for in-flight requests up to SHUTDOWN_GRACE_MS, then ends the streams still open. */
@@ -126,6 +145,24 @@ export class AdmissionService implements OnModuleDestroy, BeforeApplicationShutd
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
+  }
+
+  private drainingError(): ServiceDrainingError {
+    this.stats.drained++;
+    this.metrics.reliability.refusedDraining();
+    return new ServiceDrainingError(this.cfg.overloadRetryAfterSeconds);
+  }
+
+  /** Counts a client that disconnects while it holds the slot: the work behind it is being aborted. */
+  private watchClient(release: Release, signal?: AbortSignal): Release {
+    const route = disconnectRouteOf(signal);
+    if (!signal || !route || signal.aborted) return release;
+    const onAbort = () => this.metrics.reliability.clientDisconnected(route);
+    signal.addEventListener('abort', onAbort, { once: true });
+    return () => {
+      signal.removeEventListener('abort', onAbort);
+      release();
+    };
   }
 
   private overloaded(): ServiceUnavailableError {

@@ -25,6 +25,9 @@ export function createLmProvider(cfg: LmConfig, log?: (message: string) => void)
     apiKey: cfg.apiKey ?? (cfg.baseUrl ? 'not-needed' : undefined),
     baseURL: cfg.baseUrl,
     timeoutMs: cfg.timeoutMs,
+    connectTimeoutMs: cfg.connectTimeoutMs,
+    firstTokenTimeoutMs: cfg.firstTokenTimeoutMs,
+    streamIdleTimeoutMs: cfg.streamIdleTimeoutMs,
     maxRetries: cfg.maxRetries,
   });
 }

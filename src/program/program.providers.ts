@@ -8,7 +8,6 @@ import { programConfig } from '../config/program.config';
 import { MetricsService } from '../metrics/metrics.service';
 import { createLmProvider } from './lm-provider.factory';
 import { QAProgram } from './qa.program';
-// Reliability (issue 7): the circuit breaker wraps whichever provider is selected below.
 import { reliabilityConfig } from '../config/reliability.config';
 import { CircuitBreakerProvider } from './resilient-provider';
 
@@ -68,15 +67,17 @@ export const lmClientProvider: Provider = {
     metrics: MetricsService,
     cache: LMCache | null,
     reliability: ConfigType<typeof reliabilityConfig>,
-  ): LM =>
-    new LM(cfg.model, {
+  ): LM => {
+    // One circuit breaker per upstream; it adds no retries (the SDK's are the only layer).
+    const breaker = new CircuitBreakerProvider(createProvider(cfg), {
+      failureThreshold: reliability.circuitFailureThreshold,
+      openMs: reliability.circuitOpenMs,
+    });
+    metrics.reliability.watchCircuit(breaker);
+    return new LM(cfg.model, {
       // null (every tier off) disables caching; undefined would fall back to the runtime's default memory cache.
       cacheStore: cache ?? null,
-      // Reliability (issue 7): one circuit breaker per upstream; it adds no retries (the SDK's are the only layer).
-      provider: new CircuitBreakerProvider(createProvider(cfg), {
-        failureThreshold: reliability.circuitFailureThreshold,
-        openMs: reliability.circuitOpenMs,
-      }),
+      provider: breaker,
       temperature: cfg.temperature,
       maxTokens: cfg.maxTokens,
       numRetries: cfg.maxRetries,
@@ -85,7 +86,8 @@ export const lmClientProvider: Provider = {
       historySize: 0,
       cacheOnlyAccepted: true,
       onCall: (e) => metrics.recordLmCall(e.model, e.outcome, e.seconds),
-    }),
+    });
+  },
 };
 
 /** Builds the QA program and applies PROGRAM_STATE_PATH; a bad file fails the boot with its path and problem. */

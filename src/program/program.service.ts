@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { Observable } from 'rxjs';
 import { createStreamListeners, LM, settings, StreamRouter, UsageTracker } from '../dspy';
@@ -9,6 +9,7 @@ import { lmConfig } from '../config/lm.config';
 import { programConfig } from '../config/program.config';
 import { MetricsService } from '../metrics/metrics.service';
 import { costOf, ModelPrice, parsePrices } from './cost';
+import { withDeadline } from './deadline';
 import type { ProgramStatus, ProgramStatusProvider } from './program-status';
 import { LM_CLIENT, lmProblem, QA_PROGRAM } from './program.providers';
 import type { QAProgram } from './qa.program';
@@ -50,6 +51,7 @@ const PREDICT_NAME = 'predict.predict';
 /** Serves the QA program: one request = one program call with its own usage tracker, signal and listeners. */
 @Injectable()
 export class ProgramService implements ProgramStatusProvider {
+  private readonly logger = new Logger(ProgramService.name);
   private readonly prices: Record<string, ModelPrice>;
   /** Re-read per request: a local model can become available (downloaded) or fail after startup. */
   private get problem(): string | null {
@@ -88,8 +90,9 @@ export class ProgramService implements ProgramStatusProvider {
   ): Promise<PredictResult> {
     this.assertAvailable();
     const started = process.hrtime.bigint();
+    const tracker = new UsageTracker();
     try {
-      const { prediction, tracker } = await this.run(question, options);
+      const prediction = await this.run(question, options, tracker);
       const result = this.result(prediction, tracker, started, options.requestId ?? null);
       this.metrics.recordPrediction({
         route,
@@ -100,12 +103,25 @@ export class ProgramService implements ProgramStatusProvider {
       });
       return result;
     } catch (error) {
-      // A client that left is not a service error: it must not move the error rate.
-      if (!options.signal?.aborted) {
-        this.metrics.recordError({ route, code: describeError(error).code, model: this.lm.model });
-      }
+      this.recordFailure(route, error, tracker, options.signal);
       throw error;
     }
+  }
+
+  /**
+   * A failed or abandoned prediction. Its billed tokens still count (calls that finished before it failed, and
+   * the estimate for a stream cut short); a client that left is not a service error and does not move the error
+   * rate.
+   */
+  private recordFailure(route: Route, error: unknown, tracker: UsageTracker, signal?: AbortSignal): void {
+    const billed = tracker.totals();
+    this.metrics.recordUsage(billed, costOf(billed, this.prices));
+    const { code, status } = describeError(error);
+    if (signal?.aborted && code === 'client_closed_request') return;
+    this.metrics.recordError({ route, code, model: this.lm.model });
+    // The error filter logs failures of ordinary responses; a stream that already answered 200 ends with an
+    // error event the filter never sees. Code and status only: the error's text may quote the model's output.
+    if (route === 'stream') this.logger.warn(`Stream failed: ${code} (${status})`);
   }
 
   /**
@@ -129,8 +145,9 @@ export class ProgramService implements ProgramStatusProvider {
         }
       };
       const started = process.hrtime.bigint();
+      const tracker = new UsageTracker();
       this.metrics.streamOpened();
-      this.run(question, { ...options, signal: controller.signal }, ({ adapter, text }) =>
+      this.run(question, { ...options, signal: controller.signal }, tracker, ({ adapter, text }) =>
         emit(
           router.receive(text, {
             predictName: PREDICT_NAME,
@@ -138,7 +155,7 @@ export class ProgramService implements ProgramStatusProvider {
           }),
         ),
       )
-        .then(({ prediction, tracker }) => {
+        .then((prediction) => {
           emit(router.flush());
           const result = this.result(prediction, tracker, started, options.requestId ?? null);
           this.metrics.recordPrediction({
@@ -152,13 +169,7 @@ export class ProgramService implements ProgramStatusProvider {
           subscriber.complete();
         })
         .catch((error: unknown) => {
-          if (!controller.signal.aborted) {
-            this.metrics.recordError({
-              route: 'stream',
-              code: describeError(error).code,
-              model: this.lm.model,
-            });
-          }
+          this.recordFailure('stream', error, tracker, controller.signal);
           subscriber.error(error);
         })
         .finally(() => this.metrics.streamClosed());
@@ -200,28 +211,30 @@ export class ProgramService implements ProgramStatusProvider {
   private async run(
     question: string,
     options: RunOptions,
+    tracker: UsageTracker,
     onChunk?: (event: { adapter: string; text: string }) => void,
-  ): Promise<{ prediction: Prediction; tracker: UsageTracker }> {
-    const tracker = new UsageTracker();
+  ): Promise<Prediction> {
     const stream = onChunk
       ? {
           sink: ({ adapter, chunk }: { adapter: string; chunk: { text: string } }) =>
             onChunk({ adapter, text: chunk.text }),
         }
       : undefined;
-    const prediction = await settings.runWith(
-      {
-        overrides: { lm: this.lm, trackUsage: false },
-        usageTracker: tracker,
-        signal: options.signal,
-        stream,
-        refreshCache: options.refreshCache,
-        // A hit replays through the same listeners, so stream clients see tokens either way (DSPy sends none).
-        replayCachedStreams: true,
-      },
-      () => this.program.call({ question }),
+    // Reliability (issue 7): one deadline over every upstream attempt of this request (or batch item).
+    return withDeadline(this.lmCfg.requestDeadlineMs, options.signal, (signal) =>
+      settings.runWith(
+        {
+          overrides: { lm: this.lm, trackUsage: false },
+          usageTracker: tracker,
+          signal,
+          stream,
+          refreshCache: options.refreshCache,
+          // A hit replays through the same listeners, so stream clients see tokens either way (DSPy sends none).
+          replayCachedStreams: true,
+        },
+        () => this.program.call({ question }),
+      ),
     );
-    return { prediction, tracker };
   }
 
   private result(

@@ -85,4 +85,47 @@ describe('CircuitBreakerProvider', () => {
     expect(inner.calls).toBe(1);
     expect(breaker.circuit).toBe('open');
   });
+
+  it('tells its listeners of each opening and each refused call (the metrics)', async () => {
+    const inner = fakeProvider([fail(), fail(), fail(), fail()]);
+    const breaker = new CircuitBreakerProvider(inner, { failureThreshold: 2, openMs: 1000, now: clock });
+    const events: string[] = [];
+    breaker.addListener({ opened: () => events.push('opened'), rejected: () => events.push('rejected') });
+    await expect(breaker.complete(request)).rejects.toBeInstanceOf(LMServerError);
+    expect(events).toEqual([]);
+    await expect(breaker.complete(request)).rejects.toBeInstanceOf(LMServerError);
+    expect(events).toEqual(['opened']);
+    await expect(breaker.complete(request)).rejects.toBeInstanceOf(ServiceUnavailableError);
+    await expect(breaker.complete(request)).rejects.toBeInstanceOf(ServiceUnavailableError);
+    expect(events).toEqual(['opened', 'rejected', 'rejected']);
+    expect(breaker.rejected).toBe(2);
+    now = 1000;
+    // The failed trial opens it again: a second opening.
+    await expect(breaker.complete(request)).rejects.toBeInstanceOf(LMServerError);
+    expect(events).toEqual(['opened', 'rejected', 'rejected', 'opened']);
+  });
+
+  it('counts one opening when calls admitted before it opened fail after', async () => {
+    let failNext!: (e: Error) => void;
+    const inner: LMProvider = {
+      complete: () => new Promise((_, reject) => (failNext = reject)),
+      // eslint-disable-next-line require-yield
+      async *stream() {
+        throw fail();
+      },
+    };
+    const breaker = new CircuitBreakerProvider(inner, { failureThreshold: 1, openMs: 1000, now: clock });
+    let opened = 0;
+    breaker.addListener({ opened: () => opened++ });
+    const first = breaker.complete(request);
+    const firstFail = failNext;
+    const second = breaker.complete(request);
+    const secondFail = failNext;
+    firstFail(fail());
+    await expect(first).rejects.toBeInstanceOf(LMServerError);
+    secondFail(fail());
+    await expect(second).rejects.toBeInstanceOf(LMServerError);
+    expect(breaker.circuit).toBe('open');
+    expect(opened).toBe(1);
+  });
 });

@@ -9,6 +9,7 @@ import {
   type LMStreamChunk,
 } from '../dspy';
 import { ServiceUnavailableError } from '../common/errors/service-errors';
+import type { CircuitListener } from '../metrics/reliability-metrics';
 
 export interface CircuitBreakerOptions {
   /** Consecutive upstream failures (after the SDK's own retries) that open the circuit; 0 disables it. */
@@ -19,6 +20,7 @@ export interface CircuitBreakerOptions {
 }
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
+export type { CircuitListener };
 
 /** Failures that say the upstream is unhealthy; a 4xx about this request or a client abort does not. */
 function isUpstreamFailure(error: unknown): boolean {
@@ -42,6 +44,7 @@ export class CircuitBreakerProvider implements LMProvider {
   private state: CircuitState = 'closed';
   private trialInFlight = false;
   private readonly now: () => number;
+  private readonly listeners = new Set<CircuitListener>();
   /** Calls refused while open, for tests and metrics. */
   rejected = 0;
 
@@ -50,6 +53,11 @@ export class CircuitBreakerProvider implements LMProvider {
     private readonly options: CircuitBreakerOptions,
   ) {
     this.now = options.now ?? Date.now;
+  }
+
+  /** Told of every refusal and every opening (metrics). Listeners run inline and must not throw. */
+  addListener(listener: CircuitListener): void {
+    this.listeners.add(listener);
   }
 
   get circuit(): CircuitState {
@@ -92,6 +100,7 @@ export class CircuitBreakerProvider implements LMProvider {
       return true;
     }
     this.rejected++;
+    for (const l of this.listeners) l.rejected?.();
     const remaining = Math.max(0, this.options.openMs - (this.now() - this.openedAt));
     throw new ServiceUnavailableError(
       'The language model provider is failing; requests are paused briefly.',
@@ -110,8 +119,11 @@ export class CircuitBreakerProvider implements LMProvider {
     if (this.options.failureThreshold === 0 || !isUpstreamFailure(error)) return;
     this.failures++;
     if (trial || this.failures >= this.options.failureThreshold) {
+      // Calls admitted before it opened may fail after: they push the trial back but are not a new opening.
+      const opening = trial || this.state !== 'open';
       this.state = 'open';
       this.openedAt = this.now();
+      if (opening) for (const l of this.listeners) l.opened?.();
     }
   }
 }

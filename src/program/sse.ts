@@ -2,6 +2,7 @@ import type { Response } from 'express';
 import type { Observable } from 'rxjs';
 import { describeError } from '../common/errors/error-table';
 import { ServiceDrainingError } from '../common/errors/service-errors';
+import type { DisconnectRoute } from '../metrics/reliability-metrics';
 
 /**
  * Writes an event Observable as Server-Sent Events in the seed's shape: `data: {json}` per event, then
@@ -43,10 +44,24 @@ export function writeSse(
       if (!res.writableEnded && !res.destroyed) res.end(`${tail}data: [DONE]\n\n`);
       resolve();
     };
+    // Events that arrive in one burst (one upstream read yields several deltas within one microtask drain) go out
+    // in one write: uncorking on the next tick flushes before any I/O, so no event waits, and the socket sees one
+    // syscall per burst instead of one per token.
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      res.uncork();
+    };
     const subscription = events.subscribe({
       next: (event) => {
         start();
-        if (!res.destroyed) res.write(`data: ${JSON.stringify(event)}\n\n`);
+        if (res.destroyed) return;
+        if (!corked) {
+          corked = true;
+          res.cork();
+          process.nextTick(uncork);
+        }
+        res.write(`data: ${JSON.stringify(event)}\n\n`);
       },
       error: (error: unknown) => {
         if (!started) {
@@ -55,8 +70,7 @@ export function writeSse(
           reject(error instanceof Error ? error : new Error(String(error)));
           return;
         }
-        const { code, detail, status } = describeError(error);
-        finish(`data: ${JSON.stringify({ type: 'error', code, detail, status })}\n\n`);
+        finish(`data: ${JSON.stringify(errorEvent(error))}\n\n`);
       },
       complete: () => finish(''),
     });
@@ -64,13 +78,11 @@ export function writeSse(
     const onDrain = () => {
       if (finished) return;
       subscription.unsubscribe();
-      const { code, detail, status, retryAfter } = describeError(new ServiceDrainingError(1));
-      const event = { type: 'error', code, detail, status, retryable: true, retry_after: retryAfter };
-      finish(`data: ${JSON.stringify(event)}\n\n`);
+      finish(`data: ${JSON.stringify(errorEvent(new ServiceDrainingError(1)))}\n\n`);
     };
     if (drain?.aborted) onDrain();
     else drain?.addEventListener('abort', onDrain, { once: true });
-    res.on('close', () => {
+    const onClose = () => {
       drain?.removeEventListener('abort', onDrain);
       // The client left before the end: stop the work (and the upstream call) behind the stream.
       if (!finished) {
@@ -79,15 +91,60 @@ export function writeSse(
         subscription.unsubscribe();
         resolve();
       }
-    });
+    };
+    // A client that left before the stream began (while the request waited for a slot) emitted 'close' already.
+    if (res.closed) onClose();
+    else res.on('close', onClose);
   });
 }
 
-/** An AbortSignal that fires when the client disconnects before the response is complete. */
+/**
+ * The `error` event of a stream that already began: the problem's code, detail and status, whether retrying the
+ * same request may succeed (a rate limit, an unavailable or draining service, an upstream timeout), and the
+ * Retry-After seconds a problem response would carry.
+ */
+export function errorEvent(error: unknown): Record<string, unknown> {
+  const { code, detail, status, retryAfter } = describeError(error);
+  const retryable = status === 429 || status === 503 || status === 504;
+  return {
+    type: 'error',
+    code,
+    detail,
+    status,
+    retryable,
+    ...(retryAfter !== undefined && { retry_after: retryAfter }),
+  };
+}
+
+const signalRoutes = new WeakMap<AbortSignal, DisconnectRoute>();
+
+/**
+ * An AbortSignal that fires when the client disconnects before the response is complete (at once if it already
+ * has). The signal remembers its route, so admission control can count the disconnects that abort work.
+ */
 export function clientSignal(res: Response): AbortSignal {
   const controller = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
+  const route = routeOf(res);
+  if (route) signalRoutes.set(controller.signal, route);
+  if (res.closed && !res.writableFinished) controller.abort();
+  else
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
   return controller.signal;
+}
+
+/** The route a {@link clientSignal} was made for. */
+export function disconnectRouteOf(signal: AbortSignal | undefined): DisconnectRoute | undefined {
+  return signal ? signalRoutes.get(signal) : undefined;
+}
+
+/** The LM-backed route of this response's request, by Express' matched route (its path without the query). */
+function routeOf(res: Response): DisconnectRoute | undefined {
+  const req = res.req as Response['req'] | undefined;
+  const path = String((req?.route as { path?: unknown } | undefined)?.path ?? req?.path ?? '');
+  if (/\/predict\/stream$/.test(path)) return 'stream';
+  if (/\/predict$/.test(path)) return 'predict';
+  if (/\/batch$/.test(path)) return 'batch';
+  return undefined;
 }

@@ -16,6 +16,8 @@ function redisStorage(url: string): FailOpenThrottlerStorage {
     maxRetriesPerRequest: 1,
     connectTimeout: 1000,
     commandTimeout: 500,
+    // On close, a socket to a dead or frozen Redis is destroyed after this instead of holding the process 2 s.
+    disconnectTimeout: 200,
   });
   // Without a listener ioredis reports connection errors as unhandled 'error' events.
   redis.on('error', () => undefined);

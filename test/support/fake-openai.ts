@@ -1,7 +1,7 @@
 /**
  * A real HTTP server on 127.0.0.1 that speaks OpenAI's chat completions API (JSON and SSE), for tests, e2e and
- * benchmarks. Scriptable per request (text, choices, usage, latency, chunking, HTTP failures, hangs, resets);
- * otherwise it answers DSPy ChatAdapter / JSONAdapter prompts with well-formed completions.
+ * benchmarks. Scriptable per request (text, choices, usage, latency, chunking, HTTP failures, hangs, resets, raw
+ * bodies); otherwise it answers DSPy ChatAdapter / JSONAdapter prompts with well-formed completions.
  *
  * Dependency-free and quiet on purpose: benchmarks push it at high request rates.
  */
@@ -57,6 +57,24 @@ export interface FakeFailure {
 /** Accept the request and never answer (until the client gives up or the server closes). */
 export interface FakeHang {
   type: 'hang';
+  /**
+   * Send 200 headers first (an event stream for a streaming request, JSON otherwise), then `body` if given, then
+   * nothing: a stream with no first chunk, or a completion whose body never ends.
+   */
+  headers?: boolean;
+  body?: string;
+}
+
+/** Any response, verbatim: malformed bodies, wrong content types, garbage event streams. */
+export interface FakeRaw {
+  type: 'raw';
+  /** Default 200. */
+  status?: number;
+  /** Default `application/json`. */
+  contentType?: string;
+  body: string;
+  headers?: Record<string, string>;
+  latencyMs?: number;
 }
 
 /** Destroy the connection without any response. */
@@ -66,7 +84,7 @@ export interface FakeReset {
 }
 
 /** A string is shorthand for `{ text }`. */
-export type FakeAction = string | FakeCompletion | FakeFailure | FakeHang | FakeReset;
+export type FakeAction = string | FakeCompletion | FakeFailure | FakeHang | FakeReset | FakeRaw;
 
 export interface FakeRequest {
   /** 0-based arrival order of chat completion requests. */
@@ -109,6 +127,9 @@ export interface FakeOpenAI {
   readonly calls: number;
   /** Connections the client closed before the response was complete. */
   readonly clientAborts: number;
+  /** TCP connections accepted so far (not cleared by `reset`), and those still open. */
+  readonly connections: number;
+  readonly openSockets: number;
   /** Queues actions (or per-request functions) for the next requests, in order. */
   script(...actions: Array<FakeAction | FakeResponder>): void;
   /** Number of scripted actions not yet consumed. */
@@ -378,6 +399,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   let clientAborts = 0;
   const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
+  let connections = 0;
 
   const delay = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -589,6 +611,25 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
 
     switch (action.type) {
       case 'hang':
+        if (action.headers) {
+          res.writeHead(200, {
+            'content-type': body?.stream === true ? 'text/event-stream; charset=utf-8' : 'application/json',
+            'x-request-id': `req_fake_${index}`,
+          });
+          if (action.body) res.write(action.body);
+          else res.flushHeaders();
+        }
+        return;
+      case 'raw':
+        if (action.latencyMs) await delay(action.latencyMs);
+        if (gone()) return;
+        res.writeHead(action.status ?? 200, {
+          'content-type': action.contentType ?? 'application/json',
+          'content-length': Buffer.byteLength(action.body),
+          'x-request-id': `req_fake_${index}`,
+          ...action.headers,
+        });
+        res.end(action.body);
         return;
       case 'reset':
         if (action.latencyMs) await delay(action.latencyMs);
@@ -621,6 +662,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     });
   });
   server.on('connection', (socket) => {
+    connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -642,6 +684,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     },
     get clientAborts() {
       return clientAborts;
+    },
+    get connections() {
+      return connections;
+    },
+    get openSockets() {
+      return sockets.size;
     },
     get pending() {
       return queue.length;

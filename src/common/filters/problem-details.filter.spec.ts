@@ -22,7 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger, LoggerModule, PinoLogger } from 'nestjs-pino';
 import { Writable } from 'node:stream';
 import request from 'supertest';
-import { AdapterParseError, LMRateLimitError, LMServerError } from '../../dspy';
+import { AdapterParseError, LMAuthError, LMRateLimitError, LMServerError } from '../../dspy';
 import { RequestValidationError, ServiceUnavailableError } from '../errors/service-errors';
 import { JsonContentTypeMiddleware } from '../guards/json-content-type.middleware';
 import { loggerModuleOptions } from '../logging/logger.config';
@@ -129,6 +129,25 @@ describe('ProblemDetailsFilter', () => {
       'Unhandled error',
     );
     expect(logger.warn).not.toHaveBeenCalled();
+  });
+
+  it('keeps the configured keys out of a logged upstream message that quotes them', () => {
+    const upstreamKey = 'local-upstream-key-42';
+    filter = new ProblemDetailsFilter(
+      logger as unknown as PinoLogger,
+      { apiKey: upstreamKey } as never,
+      { apiKeys: ['client-key-a', 'client-key-b'] } as never,
+    );
+    const { res, body } = fakeResponse();
+    filter.catch(
+      new LMAuthError(`Incorrect API key provided: ${upstreamKey} (also client-key-b, Bearer abc.def)`),
+      hostFor(fakeRequest(), res),
+    );
+
+    expect(body()).toMatchObject({ status: 502, code: 'lm_auth_failed' });
+    const logged = JSON.stringify(logger.warn.mock.calls);
+    expect(logged).toContain('Incorrect API key provided: [Redacted] (also [Redacted], Bearer [Redacted])');
+    for (const secret of [upstreamKey, 'client-key-b', 'abc.def']) expect(logged).not.toContain(secret);
   });
 
   it('does not write once headers are sent (an SSE stream reports its own error), but logs', () => {

@@ -1,12 +1,17 @@
 import {
   BadRequestException,
   Catch,
+  Inject,
   Injectable,
+  Optional,
   type ArgumentsHost,
   type ExceptionFilter,
 } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PinoLogger } from 'nestjs-pino';
+import { lmConfig } from '../../config/lm.config';
+import { securityConfig } from '../../config/security.config';
 import { AdapterParseError, DSPyError } from '../../dspy';
 import {
   describeError,
@@ -17,6 +22,7 @@ import {
 } from '../errors/error-table';
 import { hasBody, isJsonContentType } from '../http/request-body';
 import { requestIdOf } from '../logging/logger.config';
+import { redactSecrets } from '../logging/redact-secrets';
 
 type HttpRequest = IncomingMessage & { body?: unknown; log?: unknown };
 
@@ -40,8 +46,11 @@ function isUnparsedJsonBody(req: HttpRequest): boolean {
   return req.body === undefined && hasBody(req) && isJsonContentType(req.headers['content-type']);
 }
 
-/** What operators need to know about a known failure, minus anything the LM wrote (it may quote the prompt). */
-function errorSummary(exception: unknown): Record<string, unknown> {
+/**
+ * What operators need to know about a known failure, minus anything the LM wrote (it may quote the prompt) and
+ * any credential the upstream's message quotes back (`secrets`: the configured keys).
+ */
+function errorSummary(exception: unknown, secrets: readonly string[]): Record<string, unknown> {
   if (exception instanceof DSPyError) {
     return {
       type: exception.name,
@@ -51,7 +60,9 @@ function errorSummary(exception: unknown): Record<string, unknown> {
       provider_code: exception.providerCode,
       upstream_status: exception.status,
       upstream_request_id: exception.requestId,
-      ...(exception instanceof AdapterParseError ? {} : { message: exception.rawMessage }),
+      ...(exception instanceof AdapterParseError
+        ? {}
+        : { message: redactSecrets(exception.rawMessage, secrets) }),
     };
   }
   return { type: exception instanceof Error ? exception.name : typeof exception };
@@ -65,8 +76,16 @@ function errorSummary(exception: unknown): Record<string, unknown> {
 @Catch()
 @Injectable()
 export class ProblemDetailsFilter implements ExceptionFilter {
-  constructor(private readonly logger: PinoLogger) {
+  /** The upstream key and the API keys, kept out of upstream messages before they are logged. */
+  private readonly secrets: string[];
+
+  constructor(
+    private readonly logger: PinoLogger,
+    @Optional() @Inject(lmConfig.KEY) lm?: ConfigType<typeof lmConfig>,
+    @Optional() @Inject(securityConfig.KEY) security?: ConfigType<typeof securityConfig>,
+  ) {
     this.logger.setContext(ProblemDetailsFilter.name);
+    this.secrets = [lm?.apiKey ?? '', ...(security?.apiKeys ?? [])].filter(Boolean);
   }
 
   catch(exception: unknown, host: ArgumentsHost): void {
@@ -117,9 +136,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (problem.code === INTERNAL_ERROR_CODE) {
       this.logger.error({ ...fields, err: exception }, 'Unhandled error');
     } else if (problem.status >= 500 || problem.status === 429) {
-      this.logger.warn({ ...fields, error: errorSummary(exception) }, 'Request failed');
+      this.logger.warn({ ...fields, error: errorSummary(exception, this.secrets) }, 'Request failed');
     } else {
-      this.logger.debug({ ...fields, error: errorSummary(exception) }, 'Request rejected');
+      this.logger.debug({ ...fields, error: errorSummary(exception, this.secrets) }, 'Request rejected');
     }
   }
 }

@@ -2,7 +2,7 @@ import { ValidationPipe, type ArgumentMetadata } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsInt, IsString, Length, ValidateNested, validate } from 'class-validator';
 import { RequestValidationError } from '../errors/service-errors';
-import { createValidationPipe, toFieldErrors } from './validation.pipe';
+import { createValidationPipe, MAX_BODY_DEPTH, nestingErrors, toFieldErrors } from './validation.pipe';
 
 class QuestionDto {
   @IsString()
@@ -83,6 +83,42 @@ describe('createValidationPipe', () => {
     expect(error.errors).toEqual([{ field: 'questoin', message: 'property questoin should not exist' }]);
   });
 
+  // Found by test/reliability/fuzz.e2e-spec.ts: Nest strips these keys and class-transformer skips inherited
+  // names, so the whitelist never saw them and `{"question": "…", "constructor": 1}` passed.
+  it.each(['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty'])(
+    'rejects a %s key by name instead of dropping it',
+    async (key) => {
+      const value = JSON.parse(`{"question": "ok", ${JSON.stringify(key)}: {"polluted": true}}`);
+      const error = (await rejection(pipe, value, QuestionDto)) as RequestValidationError;
+      expect(error).toBeInstanceOf(RequestValidationError);
+      expect(error.errors).toEqual([{ field: key, message: `property ${key} should not exist` }]);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    },
+  );
+
+  it('reports such a key together with the other problems of the body', async () => {
+    const error = (await rejection(
+      pipe,
+      JSON.parse('{"__proto__": {"question": "ok"}}'),
+      QuestionDto,
+    )) as RequestValidationError;
+    expect(error.errors.map((e) => e.field)).toEqual(['question', 'question', '__proto__']);
+  });
+
+  // Found by the fuzz too: a few KB of `[[[…]]]` overflowed the stack in the pipe's recursion and answered 500.
+  it('rejects a body nested deeper than MAX_BODY_DEPTH with a 422 error, however deep', async () => {
+    for (const text of [
+      `${'['.repeat(100_000)}${']'.repeat(100_000)}`,
+      `{"question":"ok","x":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`,
+    ]) {
+      const error = (await rejection(pipe, JSON.parse(text), QuestionDto)) as RequestValidationError;
+      expect(error).toBeInstanceOf(RequestValidationError);
+      expect(error.errors).toEqual([
+        { field: '', message: `the body nests deeper than ${MAX_BODY_DEPTH} levels` },
+      ]);
+    }
+  });
+
   it('names nested array items by index', async () => {
     const error = (await rejection(
       pipe,
@@ -99,6 +135,27 @@ describe('createValidationPipe', () => {
         },
       ]),
     );
+  });
+});
+
+describe('nestingErrors', () => {
+  const nested = (depth: number): unknown => {
+    let value: unknown = 'leaf';
+    for (let i = 0; i < depth; i++) value = [value];
+    return value;
+  };
+
+  it('allows MAX_BODY_DEPTH levels of containers and refuses one more, naming the path', () => {
+    expect(nestingErrors(nested(MAX_BODY_DEPTH))).toEqual([]);
+    expect(nestingErrors(nested(MAX_BODY_DEPTH + 1), '[3]')).toEqual([
+      { field: '[3]', message: `[3] nests deeper than ${MAX_BODY_DEPTH} levels` },
+    ]);
+  });
+
+  it('has nothing to say about scalars and flat bodies', () => {
+    expect(nestingErrors(undefined)).toEqual([]);
+    expect(nestingErrors('text')).toEqual([]);
+    expect(nestingErrors([{ question: 'a' }, { question: 'b' }])).toEqual([]);
   });
 });
 

@@ -1,9 +1,10 @@
 import { ChainOfThought } from '../predict/chain-of-thought';
-import { LMAbortedError, LMConfigurationError } from '../utils/exceptions';
+import { LMAbortedError, LMConfigurationError, LMTimeoutError } from '../utils/exceptions';
 import { settings } from '../utils/settings';
+import { UsageTracker } from '../utils/usage-tracker';
 import { MemoryLMCache } from './cache';
 import { cacheKey } from './cache-key';
-import { LM } from './lm';
+import { estimateUsage, LM, type LMCallEvent } from './lm';
 import type { LMCallOptions, LMProvider, LMRequest, LMStreamChunk } from './types';
 
 const COMPLETION = '[[ ## reasoning ## ]]\nR\n\n[[ ## answer ## ]]\nA\n\n[[ ## completed ## ]]';
@@ -145,6 +146,57 @@ describe('LM', () => {
     await expect(follower).resolves.toMatchObject({ cacheHit: false, outputs: [COMPLETION] });
   });
 
+  it("lets a follower make its own call when the leader's own deadline passed", async () => {
+    const provider = new CountingProvider();
+    const complete = provider.complete.bind(provider);
+    let first = true;
+    provider.complete = async (req, opts) => {
+      if (first) {
+        first = false;
+        // What OpenAIProvider makes of a caller signal aborted with a TimeoutError reason.
+        await new Promise((_r, reject) =>
+          opts?.signal?.addEventListener('abort', () => reject(new LMTimeoutError('deadline'))),
+        );
+      }
+      return complete(req);
+    };
+    const lm = new LM('openai/test', { provider, cacheStore: new MemoryLMCache() });
+    const controller = new AbortController();
+    const leader = lm.call([{ role: 'user', content: 'x' }], {}, { signal: controller.signal });
+    const follower = lm.call([{ role: 'user', content: 'x' }]);
+    await new Promise((r) => setTimeout(r, 10));
+    controller.abort(new DOMException('deadline', 'TimeoutError'));
+    await expect(leader).rejects.toBeInstanceOf(LMTimeoutError);
+    await expect(follower).resolves.toMatchObject({ cacheHit: false, outputs: [COMPLETION] });
+    expect(provider.requests).toHaveLength(1);
+  });
+
+  it('shares a genuine upstream timeout with its followers', async () => {
+    const provider = new CountingProvider();
+    let calls = 0;
+    provider.complete = async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 10));
+      throw new LMTimeoutError('Request timed out.');
+    };
+    const lm = new LM('openai/test', { provider, cacheStore: new MemoryLMCache() });
+    const both = [lm.call([{ role: 'user', content: 'y' }]), lm.call([{ role: 'user', content: 'y' }])];
+    for (const call of both) await expect(call).rejects.toBeInstanceOf(LMTimeoutError);
+    expect(calls).toBe(1);
+  });
+
+  it('refuses a call whose signal already fired: a deadline is a timeout, a departed client an abort', async () => {
+    const provider = new CountingProvider();
+    const lm = new LM('openai/test', { provider, cacheStore: new MemoryLMCache() });
+    const msgs = [{ role: 'user' as const, content: 'z' }];
+    const timedOut = AbortSignal.abort(
+      new DOMException('The request deadline of 5 ms passed.', 'TimeoutError'),
+    );
+    await expect(lm.call(msgs, {}, { signal: timedOut })).rejects.toThrow(LMTimeoutError);
+    await expect(lm.call(msgs, {}, { signal: AbortSignal.abort() })).rejects.toThrow(LMAbortedError);
+    expect(provider.requests).toHaveLength(0);
+  });
+
   it('refreshes instead of reading when the call context asks for it, and replays hits as chunks when asked', async () => {
     const provider = new CountingProvider();
     const lm = new LM('openai/test', { provider, cacheStore: new MemoryLMCache() });
@@ -161,5 +213,41 @@ describe('LM', () => {
     );
     expect(replayed.length).toBeGreaterThan(5);
     expect(replayed.join('')).toBe(COMPLETION);
+  });
+
+  it('reports a cancelled call as aborted, not as an upstream error', async () => {
+    const events: LMCallEvent[] = [];
+    const lm = new LM('openai/test', { provider: new CountingProvider(), onCall: (e) => events.push(e) });
+    const controller = new AbortController();
+    controller.abort();
+    await expect(
+      lm.call([{ role: 'user', content: 'q' }], {}, { signal: controller.signal }),
+    ).rejects.toThrow(LMAbortedError);
+    expect(events.map((e) => e.outcome)).toEqual(['aborted']);
+  });
+
+  it('counts an estimate for a stream cut short, which never reported its usage', async () => {
+    const messages = [{ role: 'user' as const, content: 'x'.repeat(400) }];
+    expect(estimateUsage(messages, 3)).toEqual({
+      completion_tokens: 3,
+      prompt_tokens: 100,
+      total_tokens: 103,
+    });
+    const provider: LMProvider = {
+      complete: () => Promise.reject(new Error('unused')),
+      async *stream() {
+        yield { text: 'one ' };
+        yield { text: 'two ' };
+        throw new LMTimeoutError('stalled');
+      },
+    };
+    const lm = new LM('openai/test', { provider });
+    const tracker = new UsageTracker();
+    await expect(
+      settings.runWith({ usageTracker: tracker }, () => lm.call(messages, {}, { onChunk: () => undefined })),
+    ).rejects.toThrow(LMTimeoutError);
+    expect(tracker.totals()).toEqual({
+      'openai/test': { completion_tokens: 2, prompt_tokens: 100, total_tokens: 102 },
+    });
   });
 });

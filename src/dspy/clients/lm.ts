@@ -3,6 +3,7 @@ import { PyFloat } from '../utils/python';
 import { settings } from '../utils/settings';
 import type { CachedCompletion, LMCache } from './cache';
 import { cacheKey, FN_IDENTIFIER } from './cache-key';
+import { abortError } from './provider-errors';
 import type { ChatMessage, LMCallOptions, LMProvider, LMResponse, LMStreamChunk, Usage } from './types';
 
 export interface LMOptions {
@@ -38,7 +39,8 @@ export interface LMOptions {
 
 export interface LMCallEvent {
   model: string;
-  outcome: 'ok' | 'cache_hit' | 'error';
+  /** `aborted`: the caller cancelled (a client that left), which says nothing about the upstream's health. */
+  outcome: 'ok' | 'cache_hit' | 'error' | 'aborted';
   seconds: number;
   /** Billed usage (`{}` on a hit). */
   usage: Usage;
@@ -92,7 +94,10 @@ export class LM {
   readonly supportsResponseFormat: boolean;
   readonly supportsResponseSchema: boolean;
   readonly history: LMHistoryEntry[] = [];
-  private readonly inflight = new Map<string, Promise<Omit<LMResponse, 'cacheHit' | 'savedUsage'>>>();
+  private readonly inflight = new Map<
+    string,
+    { pending: Promise<Omit<LMResponse, 'cacheHit' | 'savedUsage'>>; signal: AbortSignal | undefined }
+  >();
   provider: LMProvider | undefined;
   private readonly cacheStore: LMCache | null | undefined;
   private readonly fnIdentifier: string;
@@ -165,7 +170,7 @@ export class LM {
     } catch (error) {
       this.onCall({
         model: this.model,
-        outcome: 'error',
+        outcome: error instanceof LMAbortedError ? 'aborted' : 'error',
         seconds: (performance.now() - started) / 1000,
         usage: {},
         error,
@@ -181,7 +186,7 @@ export class LM {
   ): Promise<LMResponse> {
     const ctx = settings.callContext();
     const signal = extras.signal ?? ctx?.signal;
-    if (signal?.aborted) throw new LMAbortedError('the request was cancelled', { model: this.model });
+    if (signal?.aborted) throw abortError(signal.reason, 'the request was cancelled', { model: this.model });
     const useCache = config.cache !== false;
     const store = useCache ? this.store() : null;
     const request = this.cacheRequest(messages, config);
@@ -205,7 +210,7 @@ export class LM {
       const pending = extras.onChunk
         ? this.streamCompletion(provider, { model: this.model, messages, kwargs }, signal, extras.onChunk)
         : provider.complete({ model: this.model, messages, kwargs }, { signal });
-      if (key) this.inflight.set(key, pending);
+      if (key) this.inflight.set(key, { pending, signal });
       try {
         const fresh = await pending;
         response = { ...fresh, savedUsage: null, cacheHit: false };
@@ -227,7 +232,7 @@ export class LM {
           });
         }
       } finally {
-        if (key && this.inflight.get(key) === pending) this.inflight.delete(key);
+        if (key && this.inflight.get(key)?.pending === pending) this.inflight.delete(key);
       }
     } else if (extras.onChunk && ctx?.replayCachedStreams) {
       replayAsChunks(response.outputs[0] ?? '', extras.onChunk);
@@ -244,14 +249,16 @@ export class LM {
 
   /**
    * Identical concurrent misses share one upstream call. The followers are billed nothing, like a cache hit. If
-   * the leader's own client cancelled, a follower is answered by the cache or makes its own call instead.
+   * the leader's own client cancelled or its own deadline passed, a follower is answered by the cache or makes its
+   * own call instead.
    */
   private async joinInflight(key: string): Promise<LMResponse | undefined> {
+    const leader = this.inflight.get(key)!;
     try {
-      const shared = await this.inflight.get(key)!;
+      const shared = await leader.pending;
       return { ...shared, usage: {}, savedUsage: shared.usage, cacheHit: true };
     } catch (error) {
-      if (error instanceof LMAbortedError) return undefined;
+      if (error instanceof LMAbortedError || leader.signal?.aborted) return undefined;
       throw error;
     }
   }
@@ -266,12 +273,22 @@ export class LM {
     let usage: Usage = {};
     let responseModel: string | null = null;
     let finishReason: string | null = null;
-    for await (const chunk of provider.stream(request, { signal })) {
-      text += chunk.text;
-      if (chunk.usage) usage = chunk.usage;
-      if (chunk.responseModel) responseModel = chunk.responseModel;
-      if (chunk.finishReason) finishReason = chunk.finishReason;
-      onChunk(chunk);
+    let deltas = 0;
+    try {
+      for await (const chunk of provider.stream(request, { signal })) {
+        text += chunk.text;
+        if (chunk.text) deltas++;
+        if (chunk.usage) usage = chunk.usage;
+        if (chunk.responseModel) responseModel = chunk.responseModel;
+        if (chunk.finishReason) finishReason = chunk.finishReason;
+        onChunk(chunk);
+      }
+    } catch (error) {
+      // The provider reports usage in the last chunk, so a stream cut short (client gone, timeout, reset) never
+      // says what it cost, yet the tokens it sent are billed. Count an estimate rather than nothing.
+      if (deltas > 0)
+        settings.callContext()?.usageTracker?.add(this.model, estimateUsage(request.messages, deltas));
+      throw error;
     }
     return { outputs: [text], usage, responseModel, finishReasons: [finishReason] };
   }
@@ -384,6 +401,17 @@ function numberOrNull(value: unknown): number | null {
 
 function floatOrNull(value: number | null): PyFloat | null {
   return value === null ? null : new PyFloat(value);
+}
+
+/**
+ * What a stream cut short probably cost: about 4 characters per prompt token, one token per streamed delta (what
+ * OpenAI-compatible servers send). Only for streams that never reported their usage.
+ */
+export function estimateUsage(messages: ChatMessage[], deltas: number): Usage {
+  let chars = 0;
+  for (const m of messages) chars += typeof m.content === 'string' ? m.content.length : 0;
+  const prompt = Math.ceil(chars / 4);
+  return { completion_tokens: deltas, prompt_tokens: prompt, total_tokens: prompt + deltas };
 }
 
 /** A cached completion as DSPy serves it: billed usage `{}`, the original usage kept as `savedUsage`. */

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 
 import { OpenAIError } from 'openai';
 
@@ -595,6 +595,165 @@ describe('OpenAIProvider over HTTP', () => {
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LMUnexpectedError);
       expect((error as LMUnexpectedError).model).toBe('openai/gpt-4o-mini');
+    });
+  });
+
+  describe('timeouts', () => {
+    const text = (chunks: LMStreamChunk[]) => chunks.map((c) => c.text).join('');
+
+    it("ends at once when aborted during the SDK's retry backoff, without another attempt", async () => {
+      server.script({ type: 'error', status: 503, headers: { 'retry-after-ms': '2000' } });
+      const controller = new AbortController();
+      const started = Date.now();
+      const pending = rejection(
+        provider({ maxRetries: 2 }).complete(request(), { signal: controller.signal }),
+      );
+      await waitFor(() => server.requests.length === 1);
+      await server.requests[0].closed;
+      controller.abort(new DOMException('deadline', 'TimeoutError'));
+      expect(await pending).toBeInstanceOf(LMTimeoutError);
+      // Without the race the call would sleep out the 2 s backoff (which runs on behind it, sending nothing).
+      expect(Date.now() - started).toBeLessThan(1500);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(server.calls).toBe(1);
+    });
+
+    it('bounds a completion whose body never ends by timeoutMs, and retries it like a failed connection', async () => {
+      server.script({ type: 'hang', headers: true, body: '{"id":"chatcmpl-1","choi' }, 'recovered');
+      expect((await provider({ timeoutMs: 200, maxRetries: 1 }).complete(request())).outputs).toEqual([
+        'recovered',
+      ]);
+      expect(server.calls).toBe(2);
+      await expect(server.requests[0].closed).resolves.toBe('aborted');
+
+      server.reset();
+      server.script({ type: 'hang', headers: true, body: '{"id":"chatcmpl-2","choi' });
+      const error = await rejection(provider({ timeoutMs: 200 }).complete(request()));
+      expect(error).toBeInstanceOf(LMTimeoutError);
+      await expect(server.requests[0].closed).resolves.toBe('aborted');
+    });
+
+    it('times out a stream with headers but no content chunk after firstTokenTimeoutMs', async () => {
+      server.script({ type: 'hang', headers: true });
+      const error = await rejection(
+        collect(provider({ firstTokenTimeoutMs: 200, streamIdleTimeoutMs: 5000 }).stream(request())),
+      );
+      expect(error).toBeInstanceOf(LMTimeoutError);
+      expect((error as LMTimeoutError).message).toBe(
+        '[gpt-4o-mini] Stream timed out: no content within 200 ms.',
+      );
+      await expect(server.requests[0].closed).resolves.toBe('aborted');
+      expect(server.calls).toBe(1);
+    });
+
+    it('keeps the first-token clock running through role-only chunks', async () => {
+      server.script({ chunks: ['never'], hangAfterChunks: 0 });
+      const error = await rejection(
+        collect(provider({ firstTokenTimeoutMs: 200, streamIdleTimeoutMs: 5000 }).stream(request())),
+      );
+      expect((error as LMTimeoutError).message).toContain('no content within 200 ms');
+    });
+
+    it('restarts the first-token clock for each attempt the SDK makes', async () => {
+      // Per call, the first content would come ~750 ms after the first send; per attempt, ~250 ms after.
+      server.script(
+        { type: 'error', status: 503, headers: { 'retry-after-ms': '500' } },
+        {
+          text: 'second attempt',
+          latencyMs: 250,
+        },
+      );
+      const chunks = await collect(provider({ firstTokenTimeoutMs: 600, maxRetries: 1 }).stream(request()));
+      expect(text(chunks)).toBe('second attempt');
+      expect(server.calls).toBe(2);
+    });
+
+    it('times out a silent stream after streamIdleTimeoutMs, independently of timeoutMs', async () => {
+      server.script({ chunks: ['a', 'b', 'c'], hangAfterChunks: 1 });
+      const texts: string[] = [];
+      const error = await rejection(
+        (async () => {
+          for await (const chunk of provider({ streamIdleTimeoutMs: 200 }).stream(request()))
+            texts.push(chunk.text);
+        })(),
+      );
+      expect((error as LMTimeoutError).message).toBe('[gpt-4o-mini] Stream timed out: no data for 200 ms.');
+      expect(texts).toEqual(['a']);
+      await expect(server.requests[0].closed).resolves.toBe('aborted');
+    });
+
+    it('maps a caller signal aborted with a TimeoutError reason (a deadline) to LMTimeoutError', async () => {
+      server.script({ type: 'hang' }, { chunks: ['a', 'b', 'c'], hangAfterChunks: 1 });
+      const deadline = () => new DOMException('The request deadline of 50 ms passed.', 'TimeoutError');
+
+      const first = new AbortController();
+      const pending = rejection(provider().complete(request(), { signal: first.signal }));
+      await waitFor(() => server.requests.length === 1);
+      first.abort(deadline());
+      const error = await pending;
+      expect(error).toBeInstanceOf(LMTimeoutError);
+      expect((error as LMTimeoutError).message).toBe('[gpt-4o-mini] The request deadline of 50 ms passed.');
+      await expect(server.requests[0].closed).resolves.toBe('aborted');
+
+      const second = new AbortController();
+      const texts: string[] = [];
+      const streamed = rejection(
+        (async () => {
+          for await (const chunk of provider().stream(request(), { signal: second.signal })) {
+            texts.push(chunk.text);
+            second.abort(deadline());
+          }
+        })(),
+      );
+      expect(await streamed).toBeInstanceOf(LMTimeoutError);
+      expect(texts).toEqual(['a']);
+      await expect(server.requests[1].closed).resolves.toBe('aborted');
+    });
+
+    it.each<[string, Parameters<FakeOpenAI['script']>[0]]>([
+      ['a non-JSON body served as JSON', { type: 'raw', body: '<html>upstream proxy error</html>' }],
+      ['a JSON body without choices', { type: 'raw', body: '{"id":"x","object":"chat.completion"}' }],
+      ['an HTML page', { type: 'raw', contentType: 'text/html', body: '<html><body>Sign in</body></html>' }],
+    ])('maps a 200 with %s to LMUnexpectedError', async (_name, action) => {
+      server.script(action);
+      expect(await rejection(provider().complete(request()))).toBeInstanceOf(LMUnexpectedError);
+    });
+
+    it('reads a completion served with another content type, as openai-python does', async () => {
+      server.script({
+        type: 'raw',
+        contentType: 'text/plain',
+        body: JSON.stringify({
+          choices: [{ index: 0, message: { content: 'lenient' }, finish_reason: 'stop' }],
+        }),
+      });
+      expect((await provider().complete(request())).outputs).toEqual(['lenient']);
+    });
+
+    it('maps an event stream with unparseable events to LMUnexpectedError', async () => {
+      server.script({ type: 'raw', contentType: 'text/event-stream', body: 'data: {not json\n\n' });
+      expect(await rejection(collect(provider().stream(request())))).toBeInstanceOf(LMUnexpectedError);
+    });
+
+    it('bounds a connect that never completes (a TLS handshake the server never answers)', async () => {
+      // Accepts TCP, never speaks TLS: the connect phase of an https:// upstream stalls.
+      const sockets = new Set<Socket>();
+      const silent = createNetServer((socket) => {
+        sockets.add(socket.on('error', () => undefined));
+      });
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+      const url = `https://127.0.0.1:${(silent.address() as AddressInfo).port}/v1`;
+      try {
+        const started = Date.now();
+        // The connect timeout fires long before the per-attempt timeout.
+        const p = provider({ baseURL: url, connectTimeoutMs: 200, timeoutMs: 20_000 });
+        const error = await rejection(p.complete(request()));
+        expect(error).toBeInstanceOf(LMTimeoutError);
+        expect(Date.now() - started).toBeLessThan(5000);
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        silent.close();
+      }
     });
   });
 });

@@ -2,14 +2,16 @@
  * The provider call DSPy makes through `litellm.completion` (dspy-semantics §5.1), done with the official
  * `openai` SDK against any OpenAI-compatible endpoint.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import OpenAI, {
   APIConnectionError,
   APIConnectionTimeoutError,
   APIUserAbortError,
   OpenAIError,
 } from 'openai';
+import { Agent, fetch as undiciFetch } from 'undici';
 
-import { isErrorLike, stripOpenAIPrefix, toDSPyError } from './provider-errors';
+import { abortError, isErrorLike, stripOpenAIPrefix, toDSPyError } from './provider-errors';
 import {
   StructuredOutputFormat,
   type LMCallOptions,
@@ -19,15 +21,22 @@ import {
   type LMStreamChunk,
   type Usage,
 } from './types';
-import { LMAbortedError, type LMError } from '../utils/exceptions';
+import type { LMError } from '../utils/exceptions';
 
 export interface OpenAIProviderOptions {
   /** Falls back to `OPENAI_API_KEY` (the SDK's default); a missing key surfaces as LMNotConfiguredError per call. */
   apiKey?: string;
   baseURL?: string;
-  /** Per attempt, until the response headers; while streaming, also the longest silence between chunks. */
+  /** Per attempt, the whole exchange: a completion until its last byte, a stream until its headers. */
   timeoutMs: number;
+  /** TCP/TLS connect of a new pooled connection (undici's connect timeout; its timer is coarse, about 1 s). */
+  connectTimeoutMs?: number;
+  /** Streams, per attempt: from sending the request to the first content chunk (default: `timeoutMs`). */
+  firstTokenTimeoutMs?: number;
+  /** Streams: the longest silence between chunks once content flows (default: `timeoutMs`). */
+  streamIdleTimeoutMs?: number;
   maxRetries: number;
+  /** Replaces the transport (no connect timeout is applied to it). */
   fetch?: typeof fetch;
   defaultHeaders?: Record<string, string>;
 }
@@ -179,6 +188,50 @@ function toLocalRealmError(error: unknown): unknown {
   return local;
 }
 
+/** Tells a streaming call when each SDK attempt (its retries run inside one `create`) starts and fails. */
+const attemptClock = new AsyncLocalStorage<{ start(): void; stop(): void }>();
+
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+/**
+ * One attempt of the SDK. A completion's body is read here, inside the SDK's per-attempt timer (which otherwise
+ * stops at the headers), so `timeoutMs` bounds the whole exchange, and a body cut short is retried like a failed
+ * connection, as httpx reads it for litellm. An event stream passes through to the first-token and idle timers.
+ */
+async function sendAttempt(
+  base: typeof fetch,
+  input: string | URL | Request,
+  init?: RequestInit,
+): Promise<Response> {
+  const clock = attemptClock.getStore();
+  clock?.start();
+  try {
+    const response = await base(input, init);
+    if (/^text\/event-stream/i.test(response.headers.get('content-type') ?? '')) return response;
+    // An error status or a JSON answer: no content is coming on this attempt.
+    clock?.stop();
+    const body = NULL_BODY_STATUSES.has(response.status) ? null : await response.arrayBuffer();
+    return new Response(body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  } catch (error) {
+    clock?.stop();
+    throw toLocalRealmError(error);
+  }
+}
+
+/** The SDK sleeps between retries without watching the signal; an aborted call must not wait that sleep out. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new APIUserAbortError());
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /**
  * A per-call controller following the caller's signal. The SDK never detaches the listener it adds to the
  * signal it is given, so a long-lived caller signal would otherwise collect one listener per call.
@@ -195,9 +248,21 @@ function linkAbort(parent: AbortSignal | undefined): { controller: AbortControll
   return { controller, dispose: () => parent.removeEventListener('abort', onAbort) };
 }
 
+/** openai-python still reads JSON served with another content type; the SDK hands such a body over as text. */
+function parseLenient(body: unknown): unknown {
+  if (typeof body !== 'string') return body;
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body;
+  }
+}
+
 /** The outputs of a non-streaming completion; throws a TypeError when the body is not shaped like one. */
-function readCompletion(response: ChatCompletion): Omit<LMResponse, 'cacheHit' | 'savedUsage'> {
-  const choices: unknown = response.choices ?? [];
+function readCompletion(body: unknown): Omit<LMResponse, 'cacheHit' | 'savedUsage'> {
+  const response = parseLenient(body);
+  if (!isRecord(response)) throw new TypeError('Malformed completion: the body is not a JSON object.');
+  const choices: unknown = response.choices;
   if (!Array.isArray(choices)) throw new TypeError('Malformed completion: `choices` is not an array.');
   const outputs = choices.map((choice: unknown, i) => {
     if (!isRecord(choice)) throw new TypeError(`Malformed completion: choice ${i} is not an object.`);
@@ -209,7 +274,7 @@ function readCompletion(response: ChatCompletion): Omit<LMResponse, 'cacheHit' |
   return {
     outputs,
     usage: normalizeUsage(response.usage),
-    responseModel: response.model ?? null,
+    responseModel: typeof response.model === 'string' ? response.model : null,
     finishReasons: (choices as ChatCompletion['choices']).map((c) => c.finish_reason ?? null),
   };
 }
@@ -236,9 +301,12 @@ export class OpenAIProvider implements LMProvider {
       const { client, body, requestOptions } = this.prepare(request);
       // OpenAI rejects stream_options on a non-streaming request.
       delete body.stream_options;
-      response = await client.chat.completions.create(
-        body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
-        { ...requestOptions, signal: link.controller.signal },
+      response = await untilAborted(
+        client.chat.completions.create(
+          body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
+          { ...requestOptions, signal: link.controller.signal },
+        ),
+        link.controller.signal,
       );
     } catch (error) {
       throw this.mapError(error, request.model, signal);
@@ -256,31 +324,34 @@ export class OpenAIProvider implements LMProvider {
 
   async *stream(request: LMRequest, options: LMCallOptions = {}): AsyncGenerator<LMStreamChunk> {
     const callerSignal = options.signal;
-    // One controller for the whole call, so the caller's abort, our idle timeout and an early `return()` by the
+    // One controller for the whole call, so the caller's abort, our timers and an early `return()` by the
     // consumer all tear down the same HTTP request.
     const link = linkAbort(callerSignal);
     const controller = link.controller;
 
-    // The SDK's timeout stops at the response headers; httpx (litellm) also bounds every read, so a server
-    // that goes silent mid-stream must not hang the caller forever.
-    const idleMs = this.options.timeoutMs;
-    let idleTimer: NodeJS.Timeout | undefined;
-    let idleTimedOut = false;
-    const armIdle = () => {
-      clearTimeout(idleTimer);
-      idleTimer = setTimeout(() => {
-        idleTimedOut = true;
+    // The SDK's timeout stops at the response headers; httpx (litellm) also bounds every read, so a server that
+    // sends headers but no content, or goes silent mid-stream, must not hang the caller forever.
+    const firstTokenMs = this.options.firstTokenTimeoutMs ?? this.options.timeoutMs;
+    const idleMs = this.options.streamIdleTimeoutMs ?? this.options.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut: string | null = null;
+    const arm = (ms: number, message: string) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = message;
         controller.abort();
-      }, idleMs);
+      }, ms);
+    };
+    const armIdle = () => arm(idleMs, `Stream timed out: no data for ${idleMs} ms.`);
+    // Per attempt: one that fails before its headers is the SDK's to retry, with a fresh clock.
+    const clock = {
+      start: () => arm(firstTokenMs, `Stream timed out: no content within ${firstTokenMs} ms.`),
+      stop: () => clearTimeout(timer),
     };
     const fail = (error: unknown): LMError => {
-      if (callerSignal?.aborted) return this.aborted(error, request.model);
-      if (idleTimedOut) {
-        return toDSPyError(
-          new APIConnectionTimeoutError({ message: `Stream timed out: no data for ${idleMs} ms.` }),
-          request.model,
-        );
-      }
+      // The caller's own abort (its deadline, or its client leaving) names the failure before our timers do.
+      if (timedOut && !callerSignal?.aborted)
+        return toDSPyError(new APIConnectionTimeoutError({ message: timedOut }), request.model);
       return this.mapError(error, request.model, callerSignal);
     };
 
@@ -290,13 +361,18 @@ export class OpenAIProvider implements LMProvider {
       try {
         const { client, body, requestOptions } = this.prepare(request);
         const existing = isRecord(body.stream_options) ? body.stream_options : {};
-        stream = await client.chat.completions.create(
-          {
-            ...body,
-            stream: true,
-            stream_options: { ...existing, include_usage: true },
-          } as unknown as OpenAI.Chat.ChatCompletionCreateParamsStreaming,
-          { ...requestOptions, signal: controller.signal },
+        stream = await untilAborted(
+          attemptClock.run(clock, () =>
+            client.chat.completions.create(
+              {
+                ...body,
+                stream: true,
+                stream_options: { ...existing, include_usage: true },
+              } as unknown as OpenAI.Chat.ChatCompletionCreateParamsStreaming,
+              { ...requestOptions, signal: controller.signal },
+            ),
+          ),
+          controller.signal,
         );
       } catch (error) {
         throw fail(error);
@@ -304,50 +380,71 @@ export class OpenAIProvider implements LMProvider {
 
       let usage: Usage | null = null;
       let responseModel: string | null = null;
-      armIdle();
+      let flowing = false;
       try {
         for await (const chunk of stream) {
-          armIdle();
+          // Until the first content the first-token clock runs; role-only chunks do not stop it.
+          if (flowing) armIdle();
           responseModel = chunk.model ?? responseModel;
           if (chunk.usage) usage = normalizeUsage(chunk.usage);
           const choice = chunk.choices?.find((c) => c.index === 0);
           const text = choice?.delta?.content ?? '';
           const finishReason = choice?.finish_reason ?? null;
           if (!text && !finishReason) continue;
+          flowing = true;
           // A slow consumer is not a silent server.
-          clearTimeout(idleTimer);
+          clearTimeout(timer);
           yield { text, finishReason, responseModel };
           armIdle();
         }
       } catch (error) {
-        if (isErrorLike(error) && !(error instanceof OpenAIError) && !controller.signal.aborted) {
-          // Body-read failures escape the SDK unwrapped; litellm reports them as APIConnectionError.
+        if (
+          isErrorLike(error) &&
+          !(error instanceof OpenAIError) &&
+          error.name !== 'SyntaxError' &&
+          !controller.signal.aborted
+        ) {
+          // Body-read failures escape the SDK unwrapped; litellm reports them as APIConnectionError. An unparseable
+          // event (SyntaxError) is an unexpected response instead, like an unparseable completion.
           throw fail(new APIConnectionError({ message: `Connection error: ${error.message}`, cause: error }));
         }
         throw fail(error);
       }
-      clearTimeout(idleTimer);
+      clearTimeout(timer);
       // The SDK ends the iteration quietly when its request is aborted.
       if (controller.signal.aborted) throw fail(new APIUserAbortError());
       finished = true;
       yield { text: '', usage, responseModel };
     } finally {
-      clearTimeout(idleTimer);
+      clearTimeout(timer);
       link.dispose();
       if (!finished) controller.abort();
     }
   }
 
   private client(): OpenAI {
-    this.sdkClient ??= new OpenAI({
+    if (this.sdkClient) return this.sdkClient;
+    // undici's own fetch over one pooled keep-alive Agent (Node's bundled undici behind the global fetch cannot
+    // be configured). headersTimeout and bodyTimeout are off: the SDK's per-attempt timer and the stream timers
+    // bound those phases and name the failure.
+    const base = this.options.fetch ?? undiciFetch;
+    const dispatcher = this.options.fetch
+      ? undefined
+      : new Agent({
+          connect: { timeout: this.options.connectTimeoutMs ?? 10_000 },
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        });
+    this.sdkClient = new OpenAI({
       apiKey: this.options.apiKey,
       baseURL: this.options.baseURL,
       timeout: this.options.timeoutMs,
       maxRetries: this.options.maxRetries,
-      fetch: (input: string | URL | Request, init?: RequestInit) =>
-        (this.options.fetch ?? fetch)(input, init).catch((error: unknown) => {
-          throw toLocalRealmError(error);
-        }),
+      fetch: (input: string | URL | Request, init?: RequestInit) => sendAttempt(base, input, init),
+      ...(dispatcher && { fetchOptions: { dispatcher } }),
+      // The SDK logs an unparseable stream event (the model's answer) to the console, outside the service's
+      // logger and LOG_PROMPTS; every failure reaches the caller as an error anyway.
+      logLevel: 'off',
       defaultHeaders: { 'User-Agent': DSPY_USER_AGENT, ...this.options.defaultHeaders },
     });
     return this.sdkClient;
@@ -397,16 +494,15 @@ export class OpenAIProvider implements LMProvider {
     };
   }
 
-  private aborted(cause: unknown, model: string): LMError {
-    return new LMAbortedError('Request was aborted.', {
-      model: stripOpenAIPrefix(model),
-      provider: 'openai',
-      cause,
-    });
-  }
-
+  /** A call its caller cut short: a deadline (TimeoutError reason) is a timeout, a client that left an abort. */
   private mapError(error: unknown, model: string, signal: AbortSignal | undefined): LMError {
-    if (signal?.aborted) return this.aborted(error, model);
+    if (signal?.aborted) {
+      return abortError(signal.reason, 'Request was aborted.', {
+        model: stripOpenAIPrefix(model),
+        provider: 'openai',
+        cause: error,
+      });
+    }
     return toDSPyError(error, model);
   }
 }

@@ -102,6 +102,23 @@ function isRawNetworkError(error: unknown): boolean {
   return false;
 }
 
+/**
+ * Whether an abort reason is a deadline: a `TimeoutError`, what `AbortSignal.timeout()` and the service's request
+ * deadline abort with (a client that leaves aborts with an `AbortError`).
+ */
+export function isTimeoutReason(reason: unknown): reason is Error {
+  return reason instanceof LMTimeoutError || (isErrorLike(reason) && reason.name === 'TimeoutError');
+}
+
+/**
+ * The error of a call its caller's signal cut short. A deadline is a timeout (the provider did not answer in time);
+ * anything else is a cancellation, which DSPy does not have and which must not look like a provider failure.
+ */
+export function abortError(reason: unknown, message: string, options: DSPyErrorOptions = {}): LMError {
+  if (isTimeoutReason(reason)) return new LMTimeoutError(reason.message || message, options);
+  return new LMAbortedError(message, options);
+}
+
 function isAbortError(error: unknown): boolean {
   return error instanceof APIUserAbortError || (isErrorLike(error) && error.name === 'AbortError');
 }

@@ -3,7 +3,12 @@ import type { ConfigType } from '@nestjs/config';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { BatchTooLargeError, RequestValidationError } from '../../common/errors/service-errors';
-import { toFieldErrors, validationPipeOptions } from '../../common/pipes/validation.pipe';
+import {
+  nestingErrors,
+  shadowedKeyErrors,
+  toFieldErrors,
+  validationPipeOptions,
+} from '../../common/pipes/validation.pipe';
 import { programConfig } from '../../config/program.config';
 import { PredictRequestDto } from './predict-request.dto';
 
@@ -24,6 +29,9 @@ export class BatchBodyPipe implements PipeTransform<unknown, PredictRequestDto[]
     if (body.length === 0)
       throw new RequestValidationError([{ field: '', message: 'the batch must not be empty' }]);
     if (body.length > this.cfg.batchMaxItems) throw new BatchTooLargeError(this.cfg.batchMaxItems);
+    // Before plainToInstance, which recurses (see MAX_BODY_DEPTH) and drops some keys unseen.
+    const tooDeep = nestingErrors(body);
+    if (tooDeep.length) throw new RequestValidationError(tooDeep);
     const errors: { field: string; message: string }[] = [];
     const items = body.map((raw, i) => {
       if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -32,6 +40,7 @@ export class BatchBodyPipe implements PipeTransform<unknown, PredictRequestDto[]
       }
       const item = plainToInstance(PredictRequestDto, raw);
       errors.push(...toFieldErrors(validateSync(item, validationPipeOptions), `[${i}]`));
+      errors.push(...shadowedKeyErrors(raw, PredictRequestDto, `[${i}]`));
       return item;
     });
     if (errors.length) throw new RequestValidationError(errors);

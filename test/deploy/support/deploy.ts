@@ -54,17 +54,23 @@ export const SEED_VARIABLES = [
   'WORKERS',
 ];
 
-/** The app's defaults for the two variables that bound a request (src/config/lm.config.ts). */
-const LM_DEFAULTS = { LM_TIMEOUT_MS: 60_000, LM_MAX_RETRIES: 2 };
+/** The app's defaults for the variables that bound a request and the drain (src/config/*.config.ts). */
+const LM_DEFAULTS = {
+  LM_TIMEOUT_MS: 60_000,
+  LM_MAX_RETRIES: 2,
+  REQUEST_DEADLINE_MS: 90_000,
+  SHUTDOWN_GRACE_MS: 20_000,
+};
 
 /**
- * How long a request that is in flight when SIGTERM arrives can still take, in seconds: one LM call with its
- * retries, each attempt bounded by LM_TIMEOUT_MS. Shutdown waits for it; grace periods must exceed it.
+ * How long shutdown can take after SIGTERM, in seconds. Open streams get SHUTDOWN_GRACE_MS; a request in flight
+ * ends within its LM call's attempts (LM_TIMEOUT_MS each, LM_MAX_RETRIES + 1 of them) and never after
+ * REQUEST_DEADLINE_MS. Grace periods must exceed it.
  */
 export function drainSeconds(env: Record<string, string | undefined>): number {
-  const timeoutMs = Number(env.LM_TIMEOUT_MS || LM_DEFAULTS.LM_TIMEOUT_MS);
-  const retries = Number(env.LM_MAX_RETRIES || LM_DEFAULTS.LM_MAX_RETRIES);
-  return (timeoutMs * (retries + 1)) / 1000;
+  const num = (name: keyof typeof LM_DEFAULTS) => Number(env[name] || LM_DEFAULTS[name]);
+  const request = Math.min(num('LM_TIMEOUT_MS') * (num('LM_MAX_RETRIES') + 1), num('REQUEST_DEADLINE_MS'));
+  return Math.max(num('SHUTDOWN_GRACE_MS'), request) / 1000;
 }
 
 export async function freePort(): Promise<number> {

@@ -1,7 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { CallHandler, ExecutionContext } from '@nestjs/common';
-import { of } from 'rxjs';
-import { CLIENT_CLOSED_REQUEST, HttpMetricsInterceptor } from './http-metrics.interceptor';
+import { CLIENT_CLOSED_REQUEST, HttpMetricsMiddleware } from './http-metrics.middleware';
 import type { MetricsService } from './metrics.service';
 
 class FakeResponse extends EventEmitter {
@@ -9,27 +7,23 @@ class FakeResponse extends EventEmitter {
   writableFinished = false;
 }
 
-function httpContext(req: Record<string, unknown>, res: FakeResponse, type = 'http'): ExecutionContext {
-  return {
-    getType: () => type,
-    switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),
-  } as unknown as ExecutionContext;
-}
-
-describe('HttpMetricsInterceptor', () => {
+describe('HttpMetricsMiddleware', () => {
   let recordHttp: jest.Mock;
-  let interceptor: HttpMetricsInterceptor;
-  const next: CallHandler = { handle: () => of('body') };
+  let middleware: HttpMetricsMiddleware;
+  const next = jest.fn();
+  const use = (req: Record<string, unknown>, res: FakeResponse) =>
+    middleware.use(req as never, res as never, next);
 
   beforeEach(() => {
     recordHttp = jest.fn();
-    interceptor = new HttpMetricsInterceptor({ recordHttp } as unknown as MetricsService);
+    next.mockClear();
+    middleware = new HttpMetricsMiddleware({ recordHttp } as unknown as MetricsService);
   });
 
   it('records the route template and the status set when the response finishes', () => {
     const res = new FakeResponse();
     const req = { method: 'POST', originalUrl: '/items/42?x=1', baseUrl: '', route: { path: '/items/:id' } };
-    interceptor.intercept(httpContext(req, res), next);
+    use(req, res);
     expect(recordHttp).not.toHaveBeenCalled();
     res.statusCode = 422;
     res.emit('finish');
@@ -41,13 +35,7 @@ describe('HttpMetricsInterceptor', () => {
 
   it('records a client disconnect before the response finished as 499', () => {
     const res = new FakeResponse();
-    interceptor.intercept(
-      httpContext(
-        { method: 'POST', originalUrl: '/predict/stream', route: { path: '/predict/stream' } },
-        res,
-      ),
-      next,
-    );
+    use({ method: 'POST', originalUrl: '/predict/stream', route: { path: '/predict/stream' } }, res);
     res.emit('close');
     expect(recordHttp).toHaveBeenCalledWith(
       'POST',
@@ -59,7 +47,7 @@ describe('HttpMetricsInterceptor', () => {
 
   it('labels a request without a route template as unmatched, never with its raw URL', () => {
     const res = new FakeResponse();
-    interceptor.intercept(httpContext({ method: 'GET', originalUrl: '/random/123' }, res), next);
+    use({ method: 'GET', originalUrl: '/random/123' }, res);
     res.emit('finish');
     expect(recordHttp).toHaveBeenCalledWith('GET', 'unmatched', 200, expect.any(Number));
   });
@@ -68,10 +56,7 @@ describe('HttpMetricsInterceptor', () => {
     'skips the scrape %s',
     (url) => {
       const res = new FakeResponse();
-      interceptor.intercept(
-        httpContext({ method: 'GET', originalUrl: url, route: { path: url } }, res),
-        next,
-      );
+      use({ method: 'GET', originalUrl: url, route: { path: url } }, res);
       res.emit('finish');
       expect(recordHttp).not.toHaveBeenCalled();
       expect(res.listenerCount('finish')).toBe(0);
@@ -80,17 +65,19 @@ describe('HttpMetricsInterceptor', () => {
 
   it('does not skip routes that merely start with the same letters', () => {
     const res = new FakeResponse();
-    interceptor.intercept(
-      httpContext({ method: 'GET', originalUrl: '/healthy', route: { path: '/healthy' } }, res),
-      next,
-    );
+    use({ method: 'GET', originalUrl: '/healthy', route: { path: '/healthy' } }, res);
     res.emit('finish');
     expect(recordHttp).toHaveBeenCalledWith('GET', '/healthy', 200, expect.any(Number));
   });
 
-  it('ignores non-HTTP contexts', () => {
+  it('reads the route when the response ends, after routing matched it', () => {
     const res = new FakeResponse();
-    interceptor.intercept(httpContext({}, res, 'rpc'), next);
-    expect(res.listenerCount('finish')).toBe(0);
+    const req: Record<string, unknown> = { method: 'POST', originalUrl: '/predict' };
+    use(req, res);
+    expect(next).toHaveBeenCalledTimes(1);
+    req.route = { path: '/predict' };
+    res.statusCode = 401;
+    res.emit('finish');
+    expect(recordHttp).toHaveBeenCalledWith('POST', '/predict', 401, expect.any(Number));
   });
 });
