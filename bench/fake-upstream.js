@@ -72,6 +72,8 @@ async function main() {
       marking = false;
       process.send({ type: 'ttft-marks', marks: [...marks.entries()] });
       marks = new Map();
+    } else if (msg?.type === 'sockets') {
+      process.send({ type: 'sockets', id: msg.id, connections: fake.connections, open: fake.openSockets });
     } else if (msg?.type === 'cpu') {
       const c = process.cpuUsage();
       process.send({ type: 'cpu', id: msg.id, user: c.user, system: c.system });

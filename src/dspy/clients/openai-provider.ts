@@ -210,15 +210,45 @@ async function sendAttempt(
     if (/^text\/event-stream/i.test(response.headers.get('content-type') ?? '')) return response;
     // An error status or a JSON answer: no content is coming on this attempt.
     clock?.stop();
-    const body = NULL_BODY_STATUSES.has(response.status) ? null : await response.arrayBuffer();
-    return new Response(body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+    const text = NULL_BODY_STATUSES.has(response.status) ? '' : await response.text();
+    return new ReadResponse(response, text) as unknown as Response;
   } catch (error) {
     clock?.stop();
     throw toLocalRealmError(error);
+  }
+}
+
+/**
+ * A response whose body was read in full inside the attempt: what the SDK reads of a Response (status, headers,
+ * text, json), served from the text already read. Wrapping the bytes in a new Response instead would validate
+ * every header again and stream the body a second time, on every completion.
+ */
+class ReadResponse {
+  readonly body = null;
+  constructor(
+    private readonly source: Response,
+    private readonly content: string,
+  ) {}
+  get ok(): boolean {
+    return this.source.ok;
+  }
+  get status(): number {
+    return this.source.status;
+  }
+  get statusText(): string {
+    return this.source.statusText;
+  }
+  get headers(): Headers {
+    return this.source.headers;
+  }
+  get url(): string {
+    return this.source.url;
+  }
+  text(): Promise<string> {
+    return Promise.resolve(this.content);
+  }
+  json(): Promise<unknown> {
+    return Promise.resolve().then(() => JSON.parse(this.content) as unknown);
   }
 }
 
