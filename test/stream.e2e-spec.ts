@@ -10,21 +10,17 @@ import {
   readUntil,
   tokensOf,
 } from './support/http';
-import { chatCompletion, PREDICT_FIELDS, qaFields, questionOf, uniqueQuestion } from './support/qa';
+import {
+  chatCompletion,
+  PARTIAL_ANSWER_CHUNKS,
+  PREDICT_FIELDS,
+  qaFields,
+  questionOf,
+  uniqueQuestion,
+} from './support/qa';
 import { createTestApp, TestApp } from './support/test-app';
 
 const USAGE = { prompt_tokens: 200, completion_tokens: 50, total_tokens: 250 };
-
-/** The start of a ChatAdapter completion, far enough into `answer` for the listener to release tokens. */
-const PARTIAL_ANSWER_CHUNKS = [
-  '[[ ## reasoning ## ]]\nBecause.\n\n',
-  '[[ ## answer ## ]]\n',
-  'The ',
-  'answer ',
-  'is ',
-  'cut ',
-  'short ',
-];
 
 /** Collects a whole SSE response as text (supertest would otherwise try to buffer it as binary). */
 function sseText(req: request.Test): request.Test {

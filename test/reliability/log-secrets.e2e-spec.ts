@@ -6,21 +6,13 @@
  * Authorization or x-api-key. Questions and answers stay out of the logs unless LOG_PROMPTS=true, which is also
  * run, to show the search finds what is there. No response body or header may carry a configured key either.
  */
-import { Logger as NestLogger, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { Logger, PARAMS_PROVIDER_TOKEN } from 'nestjs-pino';
-import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { AppModule } from '../../src/app.module';
-import { loggerModuleOptions } from '../../src/common/logging/logger.config';
-import { observabilityConfig } from '../../src/config/observability.config';
-import { setupApp } from '../../src/setup-app';
-import { startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai';
 import { parseSse } from '../support/http';
-import { chatCompletion, qaFields } from '../support/qa';
+import { chatCompletion, PARTIAL_ANSWER_CHUNKS, qaFields } from '../support/qa';
+import { createTestApp, type TestApp } from '../support/test-app';
 
 const RUN = randomUUID();
 const UPSTREAM_KEY = `sk-upstream-${randomUUID()}`;
@@ -40,24 +32,16 @@ interface Reply {
   text: string;
 }
 
-interface LoggedApp {
-  app: INestApplication;
-  server: Server;
-  upstream: FakeOpenAI;
+interface LoggedApp extends TestApp {
   /** Every line the app logged so far. */
   lines: string[];
-  close(): Promise<void>;
 }
 
-/**
- * AppModule over real HTTP as test/support/test-app.ts builds it, but with its log output captured: the logger
- * params are the app's own (same factory, same observability config), only the destination is a stream here.
- */
+/** AppModule over real HTTP as every e2e suite builds it, with its real log output captured line by line. */
 async function createLoggedApp(env: Record<string, string>): Promise<LoggedApp> {
-  const upstream = await startFakeOpenAI();
   const lines: string[] = [];
   let partial = '';
-  const destination = new Writable({
+  const logTo = new Writable({
     write(chunk: Buffer, _encoding, done) {
       const text = partial + chunk.toString('utf8');
       const parts = text.split('\n');
@@ -66,61 +50,18 @@ async function createLoggedApp(env: Record<string, string>): Promise<LoggedApp> 
       done();
     },
   });
-  const vars: Record<string, string> = {
-    OPENAI_API_KEY: UPSTREAM_KEY,
-    OPENAI_BASE_URL: upstream.url,
-    DSPY_MODEL: 'openai/gpt-4o-mini',
-    LM_MAX_RETRIES: '0',
-    LM_TIMEOUT_MS: String(LM_TIMEOUT_MS),
-    LOG_LEVEL: 'trace',
-    CACHE_DISK_ENABLED: 'false',
-    CIRCUIT_FAILURE_THRESHOLD: '0',
-    API_KEYS: `${KEY_A},${KEY_B}`,
-    ...env,
-  };
-  const saved = Object.fromEntries(
-    [...Object.keys(vars), 'LOG_PROMPTS', 'REDIS_URL'].map((k) => [k, process.env[k]]),
+  const app = await createTestApp(
+    {
+      OPENAI_API_KEY: UPSTREAM_KEY,
+      LM_TIMEOUT_MS: String(LM_TIMEOUT_MS),
+      LOG_LEVEL: 'trace',
+      API_KEYS: `${KEY_A},${KEY_B}`,
+      ...env,
+    },
+    {},
+    { logTo },
   );
-  delete process.env.LOG_PROMPTS;
-  delete process.env.REDIS_URL;
-  Object.assign(process.env, vars);
-  try {
-    // NestFactory.create({ bufferLogs: true }) in main.ts holds every log from module construction on until
-    // useLogger(); a testing module is built before its app, so hold them from here.
-    NestLogger.attachBuffer();
-    // nestjs-pino keeps the first app's logger for lines logged outside a request, process-wide; this app's
-    // lines (bootstrap, cache tiers) must reach this app's destination.
-    __resetOutOfContextForTests();
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-      .overrideProvider(PARAMS_PROVIDER_TOKEN)
-      .useFactory({
-        factory: (obs: { logLevel: 'trace'; logPrompts: boolean }) => loggerModuleOptions(obs, destination),
-        inject: [observabilityConfig.KEY],
-      })
-      .compile();
-    const app = moduleRef.createNestApplication({ bodyParser: false, bufferLogs: true });
-    // As main.ts does: Nest's own logger (bootstrap, modules) goes through pino too.
-    app.useLogger(app.get(Logger));
-    setupApp(app, { bodyLimitBytes: 1_048_576, version: 'test' });
-    await app.init();
-    await app.listen(0, '127.0.0.1');
-    return {
-      app,
-      server: app.getHttpServer() as Server,
-      upstream,
-      lines,
-      close: async () => {
-        await app.close();
-        await upstream.close();
-      },
-    };
-  } finally {
-    NestLogger.detachBuffer();
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+  return { ...app, lines };
 }
 
 function send(
@@ -285,16 +226,10 @@ async function exercise(
   t.upstream.respondWith(() => ({ text: chatCompletion(fields), latencyMs: LM_TIMEOUT_MS + 500 }));
   await go('POST', '/predict', bearer, { question: `${question} (timeout)` }, 504);
   // A stream that breaks after a few tokens: the failure is an event, the status stays 200.
-  const chunks = [
-    '[[ ## reasoning ## ]]\nBecause.\n\n',
-    '[[ ## answer ## ]]\n',
-    'The ',
-    'answer ',
-    'is ',
-    'cut ',
-    'short ',
-  ];
-  t.upstream.respondWith(() => ({ chunks, resetAfterChunks: chunks.length }));
+  t.upstream.respondWith(() => ({
+    chunks: PARTIAL_ANSWER_CHUNKS,
+    resetAfterChunks: PARTIAL_ANSWER_CHUNKS.length,
+  }));
   const broken = await go('POST', '/predict/stream', bearer, { question: `${question} (reset)` }, 200);
   expect(parseSse(broken.text).events.at(-1)).toMatchObject({ type: 'error' });
   t.upstream.respondWith(null);

@@ -58,3 +58,14 @@ export const PREDICT_FIELDS = [
   'request_id',
   'cost_usd',
 ].sort();
+
+/** The start of a ChatAdapter completion, far enough into `answer` for the listener to release tokens. */
+export const PARTIAL_ANSWER_CHUNKS = [
+  '[[ ## reasoning ## ]]\nBecause.\n\n',
+  '[[ ## answer ## ]]\n',
+  'The ',
+  'answer ',
+  'is ',
+  'cut ',
+  'short ',
+];

@@ -1,7 +1,12 @@
-import type { INestApplication } from '@nestjs/common';
+import { Logger as NestLogger, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { Logger, PARAMS_PROVIDER_TOKEN } from 'nestjs-pino';
+import { __resetOutOfContextForTests } from 'nestjs-pino/PinoLogger';
 import type { Server } from 'node:http';
+import type { Writable } from 'node:stream';
 import { AppModule } from '../../src/app.module';
+import { loggerModuleOptions, type LoggerObservability } from '../../src/common/logging/logger.config';
+import { observabilityConfig } from '../../src/config/observability.config';
 import { setupApp } from '../../src/setup-app';
 import { FakeOpenAI, FakeOpenAIOptions, startFakeOpenAI } from './fake-openai';
 
@@ -45,6 +50,7 @@ const MANAGED = [
   'CACHE_DIR',
   'CACHE_TTL_MS',
   'REDIS_URL',
+  'LOG_PROMPTS',
   'REDIS_CONNECT_TIMEOUT_MS',
   'REDIS_COMMAND_TIMEOUT_MS',
   'MODELS_DIR',
@@ -72,6 +78,15 @@ const MANAGED = [
   'REQUEST_DEADLINE_MS',
 ];
 
+export interface TestAppOptions {
+  /**
+   * Capture the app's real log output here: the app's own logger params (loggerModuleOptions with its
+   * observability config) with this stream as the destination, and Nest's logger routed through pino as main.ts
+   * does. Without it the app logs nothing.
+   */
+  logTo?: Writable;
+}
+
 /**
  * The whole AppModule over real HTTP, its LM pointed at a fake OpenAI-compatible upstream on loopback through
  * the real `openai` SDK. `env` overrides variables for this app only (undefined removes one).
@@ -79,6 +94,7 @@ const MANAGED = [
 export async function createTestApp(
   env: Record<string, string | undefined> = {},
   upstreamOptions: FakeOpenAIOptions = {},
+  { logTo }: TestAppOptions = {},
 ): Promise<TestApp> {
   const upstream = await startFakeOpenAI(upstreamOptions);
   const saved = Object.fromEntries(MANAGED.map((k) => [k, process.env[k]]));
@@ -89,8 +105,23 @@ export async function createTestApp(
     else process.env[k] = v;
   }
   try {
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-    const app = moduleRef.createNestApplication({ bodyParser: false, logger: false });
+    let testing = Test.createTestingModule({ imports: [AppModule] });
+    if (logTo) {
+      // main.ts's NestFactory.create({ bufferLogs: true }) holds logs from module construction on until
+      // useLogger(); a testing module is built before its app, so hold them from here. nestjs-pino keeps the first
+      // app's logger process-wide for lines logged outside a request: this app's lines must reach `logTo`.
+      NestLogger.attachBuffer();
+      __resetOutOfContextForTests();
+      testing = testing.overrideProvider(PARAMS_PROVIDER_TOKEN).useFactory({
+        factory: (obs: LoggerObservability) => loggerModuleOptions(obs, logTo),
+        inject: [observabilityConfig.KEY],
+      });
+    }
+    const moduleRef = await testing.compile();
+    const app = logTo
+      ? moduleRef.createNestApplication({ bodyParser: false, bufferLogs: true })
+      : moduleRef.createNestApplication({ bodyParser: false, logger: false });
+    if (logTo) app.useLogger(app.get(Logger));
     setupApp(app, { bodyLimitBytes: Number(process.env.BODY_LIMIT_BYTES ?? 1_048_576), version: 'test' });
     await app.init();
     await app.listen(0, '127.0.0.1');
@@ -104,6 +135,7 @@ export async function createTestApp(
       },
     };
   } finally {
+    if (logTo) NestLogger.detachBuffer();
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
