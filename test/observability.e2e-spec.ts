@@ -335,12 +335,36 @@ describe('observability', () => {
       const predict = doc.paths['/predict'].post;
       expect(predict.requestBody.content['application/json'].schema).toEqual(ref('PredictRequestDto'));
       expect(predict.responses['200'].content['application/json'].schema).toEqual(ref('PredictResponseDto'));
-      expect(statuses(predict)).toEqual(['200', '400', '413', '415', '422', '429', '502', '503', '504']);
+      expect(statuses(predict)).toEqual([
+        '200',
+        '400',
+        '401',
+        '413',
+        '415',
+        '422',
+        '429',
+        '502',
+        '503',
+        '504',
+      ]);
 
       const stream = doc.paths['/predict/stream'];
       expect(stream.post.requestBody.content['application/json'].schema).toEqual(ref('PredictRequestDto'));
       expect(Object.keys(stream.post.responses['200'].content)).toEqual(['text/event-stream']);
-      expect(statuses(stream.post)).toEqual(['200', '400', '404', '413', '415', '422', '503']);
+      // A failure before the first event is a problem response (an upstream 429, a timeout before the first token).
+      expect(statuses(stream.post)).toEqual([
+        '200',
+        '400',
+        '401',
+        '404',
+        '413',
+        '415',
+        '422',
+        '429',
+        '502',
+        '503',
+        '504',
+      ]);
       expect(stream.get.parameters).toEqual([
         expect.objectContaining({
           name: 'question',
@@ -349,7 +373,7 @@ describe('observability', () => {
           schema: expect.objectContaining({ type: 'string', minLength: 1, maxLength: 10000 }),
         }),
       ]);
-      expect(statuses(stream.get)).toEqual(['200', '404', '422', '503']);
+      expect(statuses(stream.get)).toEqual(['200', '401', '404', '422', '429', '431', '502', '503', '504']);
 
       const batch = doc.paths['/batch'].post;
       expect(batch.requestBody.content['application/json'].schema).toEqual({
@@ -357,7 +381,7 @@ describe('observability', () => {
         items: ref('PredictRequestDto'),
       });
       expect(batch.responses['200'].content['application/json'].schema).toEqual(ref('BatchResponseDto'));
-      expect(statuses(batch)).toEqual(['200', '400', '413', '415', '422', '503']);
+      expect(statuses(batch)).toEqual(['200', '400', '401', '413', '415', '422', '429', '503']);
 
       for (const op of [predict, stream.post, stream.get, batch]) {
         for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {

@@ -26,7 +26,7 @@ export class ProgramController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Answer a question with reasoning, key concepts and question type' })
   @ApiOkResponse({ type: PredictResponseDto })
-  @ApiProblemResponses(400, 413, 415, 422, 429, 502, 503, 504)
+  @ApiProblemResponses(400, 401, 413, 415, 422, 429, 502, 503, 504)
   async predict(
     @Body() body: PredictRequestDto,
     @Req() req: Request,
@@ -58,7 +58,7 @@ export class ProgramController {
     description: 'An SSE stream',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   })
-  @ApiProblemResponses(400, 404, 413, 415, 422, 503)
+  @ApiProblemResponses(400, 401, 404, 413, 415, 422, 429, 502, 503, 504)
   stream(@Body() body: PredictRequestDto, @Req() req: Request, @Res() res: Response): Promise<void> {
     return this.startStream(body.question, req, res);
   }
@@ -70,7 +70,7 @@ export class ProgramController {
     description: 'An SSE stream',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   })
-  @ApiProblemResponses(404, 422, 503)
+  @ApiProblemResponses(401, 404, 422, 429, 431, 502, 503, 504)
   streamGet(@Query() query: PredictRequestDto, @Req() req: Request, @Res() res: Response): Promise<void> {
     return this.startStream(query.question, req, res);
   }
@@ -82,7 +82,7 @@ export class ProgramController {
   })
   @ApiBody({ type: [PredictRequestDto] })
   @ApiOkResponse({ type: BatchResponseDto })
-  @ApiProblemResponses(400, 413, 415, 422, 503)
+  @ApiProblemResponses(400, 401, 413, 415, 422, 429, 503)
   async batch(
     @Body(BatchBodyPipe) items: PredictRequestDto[],
     @Req() req: Request,

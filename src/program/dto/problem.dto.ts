@@ -33,10 +33,11 @@ const MEANING: Record<number, string> = {
   415: 'The body is not application/json',
   422: 'The body failed validation, or the question does not fit the model context window',
   429: 'Rate-limited (by this service or by the upstream LM); see Retry-After',
+  431: 'The request line is too long (a long question): send it with POST',
   500: 'Unexpected failure (details are in the log)',
   502: 'The upstream LM failed or its output could not be parsed',
   503: 'No LM configured, service saturated or draining; see Retry-After when present',
-  504: 'The upstream LM timed out',
+  504: 'The upstream LM timed out, or REQUEST_DEADLINE_MS passed',
 };
 
 /** Documents the problem+json responses a route can give. */
