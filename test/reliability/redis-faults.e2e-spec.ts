@@ -3,8 +3,8 @@ import request from 'supertest';
 import { RedisServerProcess } from '../../src/cache/testing/redis-server';
 import { eventually } from '../support/http';
 import { uniqueQuestion } from '../support/qa';
-import { runPool } from '../support/sse-client';
 import { createTestApp, type TestApp } from '../support/test-app';
+import { mapWithConcurrency } from '../../src/program/program.service';
 
 type Phase = 'before' | 'fault' | 'after';
 
@@ -121,7 +121,8 @@ describe('Redis killed or frozen under sustained load', () => {
         actions.push(Promise.resolve(plan.heal?.()).then(() => (phase = 'after')));
       }
     };
-    const samples = await runPool(TOTAL, CONCURRENCY, async (i): Promise<Sample> => {
+    const indexes = Array.from({ length: TOTAL }, (_, i) => i);
+    const samples = await mapWithConcurrency(indexes, CONCURRENCY, async (i): Promise<Sample> => {
       const question = i % 2 === 0 ? warm[(i / 2) % WARM] : uniqueQuestion('load');
       const started = performance.now();
       const at = phase;

@@ -111,21 +111,3 @@ export function rawRequest(
     disconnect: () => req.destroy(),
   };
 }
-
-/** Runs `task(i)` for i in [0, total) with at most `concurrency` at once; results in index order. */
-export async function runPool<T>(
-  total: number,
-  concurrency: number,
-  task: (i: number) => Promise<T>,
-): Promise<T[]> {
-  const results = new Array<T>(total);
-  let next = 0;
-  const worker = async () => {
-    while (next < total) {
-      const i = next++;
-      results[i] = await task(i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
-  return results;
-}

@@ -123,16 +123,28 @@ describe('LM', () => {
     expect(billed).toHaveLength(1);
   });
 
-  it('lets a follower make its own call when the leader was cancelled', async () => {
+  it.each([
+    {
+      why: 'the leader was cancelled',
+      error: () => new LMAbortedError('cancelled'),
+      reason: undefined,
+      leaderError: LMAbortedError,
+    },
+    {
+      // What OpenAIProvider makes of a caller signal aborted with a TimeoutError reason.
+      why: "the leader's own deadline passed",
+      error: () => new LMTimeoutError('deadline'),
+      reason: new DOMException('deadline', 'TimeoutError'),
+      leaderError: LMTimeoutError,
+    },
+  ])('lets a follower make its own call when $why', async ({ error, reason, leaderError }) => {
     const provider = new CountingProvider();
     const complete = provider.complete.bind(provider);
     let first = true;
     provider.complete = async (req, opts) => {
       if (first) {
         first = false;
-        await new Promise((_r, reject) =>
-          opts?.signal?.addEventListener('abort', () => reject(new LMAbortedError('cancelled'))),
-        );
+        await new Promise((_r, reject) => opts?.signal?.addEventListener('abort', () => reject(error())));
       }
       return complete(req);
     };
@@ -141,34 +153,9 @@ describe('LM', () => {
     const leader = lm.call([{ role: 'user', content: 'x' }], {}, { signal: controller.signal });
     const follower = lm.call([{ role: 'user', content: 'x' }]);
     await new Promise((r) => setTimeout(r, 10));
-    controller.abort();
-    await expect(leader).rejects.toBeInstanceOf(LMAbortedError);
+    controller.abort(reason);
+    await expect(leader).rejects.toBeInstanceOf(leaderError);
     await expect(follower).resolves.toMatchObject({ cacheHit: false, outputs: [COMPLETION] });
-  });
-
-  it("lets a follower make its own call when the leader's own deadline passed", async () => {
-    const provider = new CountingProvider();
-    const complete = provider.complete.bind(provider);
-    let first = true;
-    provider.complete = async (req, opts) => {
-      if (first) {
-        first = false;
-        // What OpenAIProvider makes of a caller signal aborted with a TimeoutError reason.
-        await new Promise((_r, reject) =>
-          opts?.signal?.addEventListener('abort', () => reject(new LMTimeoutError('deadline'))),
-        );
-      }
-      return complete(req);
-    };
-    const lm = new LM('openai/test', { provider, cacheStore: new MemoryLMCache() });
-    const controller = new AbortController();
-    const leader = lm.call([{ role: 'user', content: 'x' }], {}, { signal: controller.signal });
-    const follower = lm.call([{ role: 'user', content: 'x' }]);
-    await new Promise((r) => setTimeout(r, 10));
-    controller.abort(new DOMException('deadline', 'TimeoutError'));
-    await expect(leader).rejects.toBeInstanceOf(LMTimeoutError);
-    await expect(follower).resolves.toMatchObject({ cacheHit: false, outputs: [COMPLETION] });
-    expect(provider.requests).toHaveLength(1);
   });
 
   it('shares a genuine upstream timeout with its followers', async () => {
